@@ -1,0 +1,55 @@
+"""The falcon application: routes, error envelope, optional request log."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from importlib import resources
+
+import falcon
+
+from ..collect.neighbours import NeighbourTable
+from ..store.traffic import TrafficStore
+from .errors import handle_unexpected, serialize_error
+from .metrics import PrometheusResource
+from .traffic import DevicesResource, MetricsResource
+
+log = logging.getLogger("bandix.web")
+
+
+class RequestLog:
+    """--web-log: one line per request with status and duration."""
+
+    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        req.context.started = time.monotonic()
+
+    def process_response(self, req: falcon.Request, resp: falcon.Response, resource, req_succeeded: bool) -> None:
+        ms = (time.monotonic() - req.context.get("started", time.monotonic())) * 1000
+        log.info("%s %s %s %s %.1fms", req.remote_addr, req.method, req.relative_uri, resp.status, ms)
+
+
+class OpenApiResource:
+    def __init__(self) -> None:
+        self._doc = json.loads(resources.files(__package__).joinpath("openapi.json").read_text())
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.media = self._doc
+
+
+def create_app(
+    store: TrafficStore,
+    neighbours: NeighbourTable,
+    health: Callable[[], list[int]],
+    web_log: bool = False,
+) -> falcon.App:
+    app = falcon.App(middleware=[RequestLog()] if web_log else [])
+    app.set_error_serializer(serialize_error)
+    app.add_error_handler(Exception, handle_unexpected)
+    app.req_options.strip_url_path_trailing_slash = True
+    app.add_route("/api/traffic/devices", DevicesResource(store, neighbours))
+    app.add_route("/api/traffic/metrics", MetricsResource(store))
+    app.add_route("/api/openapi.json", OpenApiResource())
+    app.add_route("/metrics", PrometheusResource(store, neighbours, health))
+    return app

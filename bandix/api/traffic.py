@@ -1,0 +1,88 @@
+"""GET /api/traffic/devices and GET /api/traffic/metrics."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import falcon
+
+from ..collect.neighbours import NeighbourTable
+from ..macaddr import normalize_mac
+from ..store.traffic import TrafficStore
+from .errors import ok
+
+
+def single_param(req: falcon.Request, name: str) -> str | None:
+    """A query parameter given at most once."""
+    value = req.params.get(name)
+    if isinstance(value, list):
+        raise falcon.HTTPBadRequest(description=f"query parameter '{name}' given more than once")
+    return value
+
+
+def mac_param(req: falcon.Request) -> str | None:
+    """The `mac` parameter: None for all devices (omitted or 'all')."""
+    value = single_param(req, "mac")
+    if value is None or value.lower() == "all":
+        return None
+    try:
+        return normalize_mac(value)
+    except ValueError as exc:
+        raise falcon.HTTPBadRequest(description=f"mac: {exc}") from None
+
+
+def _ip_sort_key(ip: str) -> tuple[int, int]:
+    if not ip:
+        return (1, 0)
+    addr = ipaddress.ip_address(ip)
+    return (0 if addr.version == 4 else 1, int(addr))
+
+
+class DevicesResource:
+    def __init__(self, store: TrafficStore, neighbours: NeighbourTable) -> None:
+        self._store = store
+        self._neighbours = neighbours
+
+    def device_list(self) -> list[dict]:
+        out = []
+        for dev in self._store.devices():
+            lrx_b, _, ltx_b, _, wrx_b, _, wtx_b, _ = dev.counters
+            lrx, ltx, wrx, wtx = dev.rates
+            ip = self._neighbours.ipv4_of(dev.mac) or next(iter(self._neighbours.ipv6_of(dev.mac)), "")
+            online = max(dev.last_online_ms, int(self._neighbours.confirmed_at(dev.mac) * 1000))
+            out.append({
+                "ip": ip,
+                "mac": dev.mac,
+                "total_rx_bytes": lrx_b + wrx_b,
+                "total_tx_bytes": ltx_b + wtx_b,
+                "total_rx_rate": lrx + wrx,
+                "total_tx_rate": ltx + wtx,
+                "lan_rx_bytes": lrx_b,
+                "lan_tx_bytes": ltx_b,
+                "lan_rx_rate": lrx,
+                "lan_tx_rate": ltx,
+                "wan_rx_bytes": wrx_b,
+                "wan_tx_bytes": wtx_b,
+                "wan_rx_rate": wrx,
+                "wan_tx_rate": wtx,
+                "wan_rx_rate_limit": 0,
+                "wan_tx_rate_limit": 0,
+                "last_online_ts": online,
+            })
+        out.sort(key=lambda d: (_ip_sort_key(d["ip"]), d["mac"]))
+        return out
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.media = ok({"devices": self.device_list()})
+
+
+class MetricsResource:
+    def __init__(self, store: TrafficStore) -> None:
+        self._store = store
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        mac = mac_param(req)
+        rows = self._store.rows(mac)
+        if rows is None:
+            raise falcon.HTTPNotFound(description=f"no traffic seen from device {mac}")
+        resp.media = ok({"retention_seconds": self._store.retention_seconds, "mac": mac or "all", "metrics": rows})

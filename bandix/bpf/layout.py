@@ -1,0 +1,71 @@
+"""Python mirror of bpf/bandix.h: map names, struct layouts, constants.
+
+tests/test_layout.py checks these against the BTF of the built object, so the
+two cannot drift apart silently.
+"""
+
+from __future__ import annotations
+
+import ctypes
+
+LAYOUT_VERSION = 1
+
+SLOTS = 1024
+OVERFLOW = 2048
+MAX_PREFIXES = 32
+
+PROG_INGRESS = "bandix_ingress"
+PROG_EGRESS = "bandix_egress"
+
+MAP_DEV_SLOTS = "dev_slots"
+MAP_DEV_OVERFLOW = "dev_overflow"
+MAP_LAN = "lan"
+MAP_CONTROL = "control"
+MAP_HEALTH = "health"
+PINNED_MAPS = (MAP_DEV_SLOTS, MAP_DEV_OVERFLOW, MAP_LAN, MAP_CONTROL, MAP_HEALTH)
+
+CONTROL_LAYOUT = 0
+CONTROL_LAN_ACTIVE = 1
+CONTROL_SLOTS = 4
+
+HEALTH_DEV_MAP_FULL = 0
+HEALTH_TRUNCATED = 1
+HEALTH_SLOTS = 8
+
+# Order of bandix_dev_stats.c: index = (zone << 1) | direction.
+COUNTER_NAMES = ("lan_rx", "lan_tx", "wan_rx", "wan_tx")
+
+
+class MacKey(ctypes.Structure):
+    _fields_ = [("mac", ctypes.c_uint8 * 6), ("pad", ctypes.c_uint16)]
+
+
+class Counter(ctypes.Structure):
+    _fields_ = [("bytes", ctypes.c_uint64), ("packets", ctypes.c_uint64)]
+
+
+class DevStats(ctypes.Structure):
+    _fields_ = [("c", Counter * 4)]
+
+
+class Slot(ctypes.Structure):
+    _fields_ = [("mac", ctypes.c_uint8 * 6), ("used", ctypes.c_uint16), ("stats", DevStats)]
+
+
+class PrefixV4(ctypes.Structure):
+    """Address and mask as raw network-order bytes (the packet's order)."""
+
+    _fields_ = [("addr", ctypes.c_uint8 * 4), ("mask", ctypes.c_uint8 * 4)]
+
+
+class PrefixV6(ctypes.Structure):
+    _fields_ = [("addr", ctypes.c_uint8 * 16), ("mask", ctypes.c_uint8 * 16)]
+
+
+class Lan(ctypes.Structure):
+    _fields_ = [
+        ("n_v4", ctypes.c_uint32),
+        ("n_v6", ctypes.c_uint32),
+        ("v4", PrefixV4 * MAX_PREFIXES),
+        ("v6", PrefixV6 * MAX_PREFIXES),
+    ]

@@ -1,0 +1,49 @@
+"""`bandix` / `python -m bandix`: parse flags, run the daemon, map errors to exit codes."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from ..config import parse_args
+from ..errors import FatalError
+
+TRACE = 5
+_LEVELS = {"trace": TRACE, "debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING,
+           "error": logging.ERROR}
+
+
+def setup_logging(level: str) -> None:
+    logging.addLevelName(TRACE, "TRACE")
+    logging.basicConfig(
+        level=_LEVELS[level], stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    opts = parse_args(argv)  # exits 2 with a usage message on bad flags
+    setup_logging(opts.log_level)
+    from ..daemon import Daemon  # after logging: importing pulls in pyroute2 and falcon
+
+    daemon = Daemon(opts)
+    daemon.install_signal_handlers()
+    try:
+        daemon.start()
+    except FatalError as exc:
+        daemon.shutdown()
+        print(f"bandix: error: {exc}", file=sys.stderr)
+        return 2
+    except BaseException:
+        logging.getLogger("bandix").exception("start-up failed")
+        daemon.shutdown()
+        return 1
+    try:
+        daemon.run()
+    finally:
+        daemon.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

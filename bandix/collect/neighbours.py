@@ -1,0 +1,99 @@
+"""IP ↔ MAC from the kernel neighbour table (netlink dump plus events).
+
+A device keeps its last known addresses after its neighbour entry expires, so
+the device list still shows where an offline device was; an address that moves
+to another MAC is taken away from the old one.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import threading
+import time
+from dataclasses import dataclass, field
+
+NUD_INCOMPLETE = 0x01
+NUD_FAILED = 0x20
+NUD_NOARP = 0x40
+_UNUSABLE = NUD_INCOMPLETE | NUD_FAILED | NUD_NOARP
+USER_HZ = 100  # clock_t unit of nda_cacheinfo
+
+
+@dataclass
+class DeviceAddresses:
+    """What the neighbour table says about one MAC."""
+
+    ipv4: dict[str, float] = field(default_factory=dict)  # address → wall time last seen
+    ipv6: dict[str, float] = field(default_factory=dict)
+    confirmed: float = 0.0  # wall time the kernel last confirmed the device reachable
+
+
+def _sort_key(item: tuple[str, float]) -> tuple[int, float]:
+    addr = ipaddress.ip_address(item[0])
+    # Prefer global addresses over link-local ones, then the most recent.
+    return (0 if addr.is_link_local else 1, item[1])
+
+
+class NeighbourTable:
+    """Thread-safe map of the LAN's IP ↔ MAC associations."""
+
+    def __init__(self, ifindexes: set[int]) -> None:
+        self._ifindexes = set(ifindexes)
+        self._lock = threading.Lock()
+        self._by_mac: dict[str, DeviceAddresses] = {}
+        self._by_ip: dict[str, str] = {}
+
+    def set_ifindexes(self, ifindexes: set[int]) -> None:
+        with self._lock:
+            self._ifindexes = set(ifindexes)
+
+    def handle(self, msg) -> None:
+        """Apply one RTM_NEWNEIGH / RTM_DELNEIGH message (dump or event)."""
+        if msg["ifindex"] not in self._ifindexes:
+            return
+        ip = msg.get_attr("NDA_DST")
+        mac = msg.get_attr("NDA_LLADDR")
+        if not ip or not mac or len(mac) != 17:
+            return
+        mac = mac.lower()
+        if int(mac[:2], 16) & 1:  # multicast mapping, not a device
+            return
+        if msg["event"] == "RTM_DELNEIGH" or msg["state"] & _UNUSABLE:
+            return  # keep the last known address of an expired entry
+        now = time.time()
+        cache = msg.get_attr("NDA_CACHEINFO")
+        confirmed = now - cache["ndm_confirmed"] / USER_HZ if cache is not None else 0.0
+        self._learn(mac, ip, now, confirmed)
+
+    def _learn(self, mac: str, ip: str, now: float, confirmed: float) -> None:
+        family = "ipv6" if ":" in ip else "ipv4"
+        with self._lock:
+            previous = self._by_ip.get(ip)
+            if previous is not None and previous != mac:
+                getattr(self._by_mac[previous], family).pop(ip, None)
+            self._by_ip[ip] = mac
+            dev = self._by_mac.setdefault(mac, DeviceAddresses())
+            getattr(dev, family)[ip] = now
+            dev.confirmed = max(dev.confirmed, confirmed)
+
+    def ipv4_of(self, mac: str) -> str | None:
+        with self._lock:
+            dev = self._by_mac.get(mac)
+            if not dev or not dev.ipv4:
+                return None
+            return max(dev.ipv4.items(), key=lambda kv: kv[1])[0]
+
+    def ipv6_of(self, mac: str) -> list[str]:
+        with self._lock:
+            dev = self._by_mac.get(mac)
+            return [ip for ip, _ in sorted(dev.ipv6.items(), key=_sort_key, reverse=True)] if dev else []
+
+    def confirmed_at(self, mac: str) -> float:
+        """Wall time the kernel last confirmed the device reachable, 0 if never."""
+        with self._lock:
+            dev = self._by_mac.get(mac)
+            return dev.confirmed if dev else 0.0
+
+    def mac_of(self, ip: str) -> str | None:
+        with self._lock:
+            return self._by_ip.get(ip)

@@ -1,0 +1,251 @@
+"""The daemon: the only place that knows every part and wires them together.
+
+Start-up order matters: everything that can fail with a user-fixable error
+(privileges, libbpf, kernel support, interfaces, locks, port) is checked before
+the programs are attached, so a refused start leaves the datapath untouched.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from pathlib import Path
+
+from pyroute2 import IPRoute
+
+from . import preflight
+from .api.app import create_app
+from .api.server import ApiServer
+from .bpf import layout, loader, tc
+from .bpf.counters import read_health
+from .bpf.prefixes import TooManyPrefixes, write_lan_table
+from .collect.neighbours import NeighbourTable
+from .collect.netlink import NetlinkWatcher
+from .collect.prefixes import LanPrefixes
+from .collect.traffic import TrafficCollector
+from .config import Options
+from .errors import FatalError
+from .instance import InstanceLocks
+from .store.traffic import TrafficStore
+
+log = logging.getLogger("bandix")
+
+TICK_SECONDS = 1.0
+FILTER_CHECK_SECONDS = 5.0
+
+
+class Daemon:
+    def __init__(self, opts: Options) -> None:
+        self.opts = opts
+        self.stop_event = threading.Event()
+        self.keep_attached = False  # SIGUSR2: leave the programs counting for a restart
+        self._locks = InstanceLocks()
+        self._ipr: IPRoute | None = None
+        self._loaded: loader.LoadedObject | None = None
+        self._filters: list[tc.Filter] = []
+        self._ifindex: dict[str, int] = {}
+        self._server: ApiServer | None = None
+        self._watcher: NetlinkWatcher | None = None
+        self._attach_lock = threading.Lock()
+        self._recreated: dict[str, int] = {}  # set by the netlink thread, handled by the main loop
+        self.store = TrafficStore(opts.traffic_retention_seconds)
+        self.neighbours = NeighbourTable(set())
+        self.prefixes: LanPrefixes | None = None
+
+    # -- start-up ---------------------------------------------------------
+
+    def _log_unavailable_modules(self) -> None:
+        o = self.opts
+        pending = {
+            "--enable-dns": o.enable_dns,
+            "--enable-connection": o.enable_connection,
+            "--traffic-persist-history": o.traffic_persist_history,
+            "--config-dir": o.config_dir is not None,
+        }
+        for flag, given in pending.items():
+            if given:
+                log.warning("%s is accepted but not available in this version yet; ignored", flag)
+
+    def _resolve_interfaces(self) -> None:
+        for name in self.opts.ifaces:
+            found = self._ipr.link_lookup(ifname=name)
+            if not found:
+                raise FatalError(
+                    f"interface {name} not found: pass an existing LAN interface with --iface "
+                    "(on OpenWrt: uci set bandix.config.iface=br-lan)"
+                )
+            self._ifindex[name] = found[0]
+
+    def _install_prefixes(self, nets) -> None:
+        maps = self._loaded.maps
+        try:
+            write_lan_table(maps[layout.MAP_LAN], maps[layout.MAP_CONTROL], nets)
+        except TooManyPrefixes as exc:
+            log.error("%s; keeping the previous LAN prefixes", exc)
+
+    def _dump_tables(self) -> None:
+        """Read addresses and neighbours in full (start-up, or after lost events)."""
+        with IPRoute() as ipr:
+            for msg in ipr.get_addr():
+                self.prefixes.handle(msg)
+            for msg in ipr.get_neighbours():
+                self.neighbours.handle(msg)
+        self.prefixes.sync()
+
+    def _on_link(self, msg) -> None:
+        name = msg.get_attr("IFLA_IFNAME")
+        if name not in self._ifindex:
+            return
+        if msg["event"] == "RTM_DELLINK":
+            if msg["index"] == self._ifindex[name]:
+                log.warning("interface %s went away; counting resumes when it returns", name)
+            return
+        if msg["index"] != self._ifindex[name]:
+            with self._attach_lock:
+                self._recreated[name] = msg["index"]
+
+    def _follow_recreated(self) -> None:
+        """Adopt interfaces that came back with a new ifindex (main thread)."""
+        with self._attach_lock:
+            recreated, self._recreated = self._recreated, {}
+        if not recreated:
+            return
+        for name, ifindex in recreated.items():
+            log.warning("interface %s was recreated (ifindex %d → %d): attaching again",
+                        name, self._ifindex[name], ifindex)
+            self._ifindex[name] = ifindex
+        ifindexes = set(self._ifindex.values())
+        self.neighbours.set_ifindexes(ifindexes)
+        self.prefixes.set_ifindexes(ifindexes)
+        self._dump_tables()
+        self._ensure_attached()
+
+    def start(self) -> None:
+        o = self.opts
+        self._log_unavailable_modules()
+        if not o.enable_traffic:
+            raise FatalError("no monitoring module enabled: add --enable-traffic "
+                             "(on OpenWrt: uci set bandix.config.enabled=1)")
+        preflight.check_privileges()
+        preflight.check_libbpf()
+        preflight.check_bpf_support()
+        self._ipr = IPRoute()
+        self._resolve_interfaces()
+        for name in o.ifaces:
+            self._locks.acquire_interface(name)
+        self._locks.acquire_pin_dir(o.pin_dir)
+        try:
+            self._server = ApiServer(
+                create_app(self.store, self.neighbours, self._health, web_log=o.web_log), o.listen, o.port
+            )
+        except OSError as exc:
+            raise FatalError(f"cannot listen on {o.listen}:{o.port}: {exc.strerror}; choose another --port") from None
+        try:
+            obj = loader.find_object(o.bpf_object)
+            self._loaded = loader.load(obj, Path(o.pin_dir))
+        except FileNotFoundError as exc:
+            raise FatalError(str(exc)) from None
+        except OSError as exc:
+            raise FatalError(f"cannot load the eBPF programs: {exc}") from None
+        log.info("loaded %s; counters %s", obj,
+                 f"continue from the pins in {o.pin_dir}" if self._loaded.reused_pins else f"start at zero ({o.pin_dir})")
+
+        ifindexes = set(self._ifindex.values())
+        self.neighbours.set_ifindexes(ifindexes)
+        self.prefixes = LanPrefixes(ifindexes, o.additional_subnets, self._install_prefixes)
+        self._watcher = NetlinkWatcher(
+            {
+                "RTM_NEWADDR": [self.prefixes.handle],
+                "RTM_DELADDR": [self.prefixes.handle],
+                "RTM_NEWNEIGH": [self.neighbours.handle],
+                "RTM_DELNEIGH": [self.neighbours.handle],
+                "RTM_NEWLINK": [self._on_link],
+                "RTM_DELLINK": [self._on_link],
+            },
+            after_batch=self.prefixes.sync,
+            resync=self._dump_tables,
+        )
+        self._watcher.start()
+        self._dump_tables()  # prefixes are in place before the first packet is counted
+        self._ensure_attached()
+        self._server.start()
+        host, port = self._server.address
+        log.info("bandix on %s; API on http://%s:%d/", ", ".join(o.ifaces),
+                 f"[{host}]" if ":" in host else host, port)
+
+    def _ensure_attached(self) -> None:
+        """Attach where our filters are missing (start, interface recreated, removed by hand)."""
+        current = [f for f in self._filters if tc.is_attached(self._ipr, f)]
+        for name, ifindex in self._ifindex.items():
+            if sum(1 for f in current if f.ifindex == ifindex) == len(tc.HOOKS):
+                continue
+            try:
+                attached = tc.attach(self._ipr, ifindex, self._loaded.prog_fds, self.opts.tc_priority)
+            except Exception as exc:  # netlink errors: retried at the next check
+                log.error("cannot attach to %s: %s", name, exc)
+                continue
+            current = [f for f in current if f.ifindex != ifindex] + attached
+            log.info("attached to %s (ingress and egress, priority %d)", name, attached[0].prio)
+        self._filters = current
+
+    def _health(self) -> list[int]:
+        return read_health(self._loaded.maps[layout.MAP_HEALTH])
+
+    # -- running ----------------------------------------------------------
+
+    def run(self) -> None:
+        maps = self._loaded.maps
+        collector = TrafficCollector(maps[layout.MAP_DEV_SLOTS], maps[layout.MAP_DEV_OVERFLOW], self.store)
+        next_tick = time.monotonic()
+        next_check = next_tick + FILTER_CHECK_SECONDS
+        while not self.stop_event.is_set():
+            try:
+                collector.tick()
+            except Exception:
+                log.exception("reading the counters failed")
+            now = time.monotonic()
+            if now >= next_check or self._recreated:
+                next_check = now + FILTER_CHECK_SECONDS
+                try:
+                    self._follow_recreated()
+                    self._ensure_attached()
+                except Exception:
+                    log.exception("checking the filters failed")
+            next_tick += TICK_SECONDS
+            if next_tick < now:  # we fell behind (suspend, overload): do not burst
+                next_tick = now + TICK_SECONDS
+            self.stop_event.wait(next_tick - now)
+
+    def shutdown(self) -> None:
+        if self._server:
+            self._server.stop()
+        if self._watcher:
+            self._watcher.stop()
+        if self._ipr and self._filters:
+            if self.keep_attached:
+                log.info("stopping for a restart: the programs stay attached and keep counting")
+            else:
+                tc.detach(self._ipr, self._filters)
+                log.info("filters removed; counters stay pinned in %s", self.opts.pin_dir)
+        if self._loaded:
+            self._loaded.close()
+        if self._ipr:
+            self._ipr.close()
+        self._locks.release()
+
+    def install_signal_handlers(self) -> None:
+        def stop(signum, _frame) -> None:
+            log.info("%s received, stopping", signal.Signals(signum).name)
+            self.stop_event.set()
+
+        def restart(signum, frame) -> None:
+            self.keep_attached = True
+            stop(signum, frame)
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGUSR2, restart)
+        # Reload arrives with UCI configuration; until then a HUP must not kill us.
+        signal.signal(signal.SIGHUP, lambda *_: log.info("SIGHUP: nothing to reload"))

@@ -1,0 +1,315 @@
+// SPDX-License-Identifier: MIT
+/*
+ * bandix: per-device accounting on the LAN interface.
+ *
+ * Ingress of the LAN interface carries what a device sends (tx), egress what it
+ * receives (rx). The device is the frame's source MAC on ingress and its
+ * destination MAC on egress; the peer's IP address decides LAN or WAN by
+ * matching it against the LAN prefixes the daemon keeps in `lan`. Nothing here drops or changes a packet, and every program returns
+ * TC_ACT_UNSPEC so the filters after ours (qosify, SQM, ...) still run.
+ */
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/pkt_cls.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#include "bandix.h"
+
+#define MAX_VLAN_TAGS 2
+
+/*
+ * Views of the headers with their natural alignment, so the compiler emits
+ * 16- and 32-bit loads instead of byte loads. The Ethernet header starts two
+ * bytes into an aligned buffer (NET_IP_ALIGN), which makes the IP header
+ * 4-byte aligned, with or without VLAN tags in front of it.
+ */
+struct eth_view {
+	__u16 dst[3];
+	__u16 src[3];
+	__be16 proto;
+};
+
+struct vlan_view {
+	__be16 tci;
+	__be16 proto;
+};
+
+struct ipv4_view {
+	__u8 ver_ihl;
+	__u8 tos;
+	__be16 tot_len;
+	__be16 id;
+	__be16 frag_off;
+	__u8 ttl;
+	__u8 protocol;
+	__sum16 check;
+	__u32 saddr;
+	__u32 daddr;
+};
+
+struct ipv6_view {
+	__be32 ver_tc_flow;
+	__be16 payload_len;
+	__u8 nexthdr;
+	__u8 hop_limit;
+	__u32 saddr[4];
+	__u32 daddr[4];
+};
+
+/*
+ * Per-device counters live in a per-CPU array used as an open-addressing hash
+ * table: its lookups are inlined by the verifier, which makes them several
+ * times cheaper than a hash-map lookup on the per-packet path. A device whose
+ * probe sequence is full goes to the per-CPU hash dev_overflow instead.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, BANDIX_SLOTS);
+	__type(key, __u32);
+	__type(value, struct bandix_slot);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} dev_slots SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, BANDIX_OVERFLOW);
+	__type(key, struct bandix_mac_key);
+	__type(value, struct bandix_dev_stats);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} dev_overflow SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, struct bandix_lan);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} lan SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, BANDIX_CONTROL_SLOTS);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} control SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, BANDIX_HEALTH_SLOTS);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} health SEC(".maps");
+
+static __always_inline void health_inc(__u32 slot)
+{
+	__u64 *v = bpf_map_lookup_elem(&health, &slot);
+
+	if (v)
+		*v += 1;
+}
+
+static __always_inline const struct bandix_lan *lan_table(void)
+{
+	__u32 slot = BANDIX_CONTROL_LAN_ACTIVE;
+	__u32 *active = bpf_map_lookup_elem(&control, &slot);
+
+	if (!active)
+		return 0;
+	slot = *active & 1;
+	return bpf_map_lookup_elem(&lan, &slot);
+}
+
+static __always_inline int lan_has_v4(const struct bandix_lan *t, __u32 a)
+{
+	__u32 n = t->n_v4;
+
+	for (__u32 i = 0; i < BANDIX_MAX_PREFIXES; i++) {
+		if (i >= n)
+			break;
+		if (((a ^ t->v4[i].addr) & t->v4[i].mask) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+static __always_inline int lan_has_v6(const struct bandix_lan *t, const __u32 *a)
+{
+	__u32 n = t->n_v6;
+	__u32 a0 = a[0], a1 = a[1], a2 = a[2], a3 = a[3];
+
+	for (__u32 i = 0; i < BANDIX_MAX_PREFIXES; i++) {
+		const struct bandix_prefix_v6 *p = &t->v6[i];
+
+		if (i >= n)
+			break;
+		if ((((a0 ^ p->addr[0]) & p->mask[0]) | ((a1 ^ p->addr[1]) & p->mask[1]) |
+		     ((a2 ^ p->addr[2]) & p->mask[2]) | ((a3 ^ p->addr[3]) & p->mask[3])) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * Make the first `len` bytes directly readable. Headers normally sit in the
+ * linear part already; only a rare non-linear skb pays for the pull.
+ */
+static __always_inline int ensure_linear(struct __sk_buff *skb, __u32 len)
+{
+	if ((void *)(long)skb->data + len <= (void *)(long)skb->data_end)
+		return 0;
+	if (skb->len < len)
+		return -1;
+	return bpf_skb_pull_data(skb, len);
+}
+
+/* The first 8 bytes of a slot (MAC and `used`) as one comparable word. */
+union slot_head {
+	__u16 w[4];
+	__u64 v;
+};
+
+static __always_inline struct bandix_dev_stats *overflow_stats(const union slot_head *head)
+{
+	struct bandix_mac_key key;
+	struct bandix_dev_stats *stats;
+
+	__builtin_memcpy(&key, head, sizeof(key));
+	((union slot_head *)&key)->w[3] = 0;
+	stats = bpf_map_lookup_elem(&dev_overflow, &key);
+	if (stats)
+		return stats;
+
+	struct bandix_dev_stats zero = {};
+	long err = bpf_map_update_elem(&dev_overflow, &key, &zero, BPF_NOEXIST);
+
+	if (err && err != -17 /* EEXIST: added meanwhile */) {
+		health_inc(BANDIX_HEALTH_DEV_MAP_FULL);
+		return 0;
+	}
+	return bpf_map_lookup_elem(&dev_overflow, &key);
+}
+
+static __always_inline struct bandix_dev_stats *device_stats(const __u16 *mac)
+{
+	union slot_head head = { .w = { mac[0], mac[1], mac[2], 1 } };
+	/* Multiplicative hash of the last four bytes: the first three are the
+	 * vendor and often shared by every device on the network. */
+	__u32 h = ((__u32)mac[1] | ((__u32)mac[2] << 16)) * 2654435761u;
+
+	h >>= 32 - __builtin_ctz(BANDIX_SLOTS);
+	for (__u32 i = 0; i < BANDIX_SLOT_PROBES; i++) {
+		__u32 idx = (h + i) & (BANDIX_SLOTS - 1);
+		struct bandix_slot *slot = bpf_map_lookup_elem(&dev_slots, &idx);
+
+		if (!slot)
+			break;
+		if (*(__u64 *)slot == head.v)
+			return &slot->stats;
+		if (*(__u64 *)slot == 0) {
+			/* Per-CPU: no other writer can race for this copy. */
+			*(__u64 *)slot = head.v;
+			return &slot->stats;
+		}
+	}
+	return overflow_stats(&head);
+}
+
+static __always_inline int account(struct __sk_buff *skb, const int dir)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	struct eth_view *eth = data;
+	__u32 l2 = sizeof(*eth);
+	__be16 proto;
+
+	if ((void *)(eth + 1) > data_end)
+		return TC_ACT_UNSPEC;
+	/* A group address (broadcast, multicast) is not a device. On ingress
+	 * the source is the device and is always unicast. */
+	if (dir == BANDIX_DIR_RX && (eth->dst[0] & bpf_htons(0x0100)))
+		return TC_ACT_UNSPEC;
+	proto = eth->proto;
+
+	/* Tags still in the data (no VLAN offload) belong to L2. */
+#pragma unroll
+	for (int i = 0; i < MAX_VLAN_TAGS; i++) {
+		struct vlan_view *tag = data + l2;
+
+		if (proto != bpf_htons(ETH_P_8021Q) && proto != bpf_htons(ETH_P_8021AD))
+			break;
+		if ((void *)(tag + 1) > data_end)
+			return TC_ACT_UNSPEC;
+		proto = tag->proto;
+		l2 += sizeof(*tag);
+	}
+
+	const struct bandix_lan *lan = lan_table();
+	int is_lan;
+
+	if (!lan)
+		return TC_ACT_UNSPEC;
+	if (proto == bpf_htons(ETH_P_IP)) {
+		struct ipv4_view *ip;
+
+		if (ensure_linear(skb, l2 + sizeof(*ip))) {
+			health_inc(BANDIX_HEALTH_TRUNCATED);
+			return TC_ACT_UNSPEC;
+		}
+		data = (void *)(long)skb->data;
+		data_end = (void *)(long)skb->data_end;
+		ip = data + l2;
+		if ((void *)(ip + 1) > data_end)
+			return TC_ACT_UNSPEC;
+		is_lan = lan_has_v4(lan, dir == BANDIX_DIR_TX ? ip->daddr : ip->saddr);
+	} else if (proto == bpf_htons(ETH_P_IPV6)) {
+		/* The peer address sits in the fixed header: extension headers
+		 * do not move it, so counting needs no walk over them. */
+		struct ipv6_view *ip6;
+
+		if (ensure_linear(skb, l2 + sizeof(*ip6))) {
+			health_inc(BANDIX_HEALTH_TRUNCATED);
+			return TC_ACT_UNSPEC;
+		}
+		data = (void *)(long)skb->data;
+		data_end = (void *)(long)skb->data_end;
+		ip6 = data + l2;
+		if ((void *)(ip6 + 1) > data_end)
+			return TC_ACT_UNSPEC;
+		is_lan = lan_has_v6(lan, dir == BANDIX_DIR_TX ? ip6->daddr : ip6->saddr);
+	} else {
+		return TC_ACT_UNSPEC; /* ARP and other non-IP frames: not counted */
+	}
+
+	/* Reload: a pull above may have moved the data. */
+	eth = (void *)(long)skb->data;
+	if ((void *)(eth + 1) > (void *)(long)skb->data_end)
+		return TC_ACT_UNSPEC;
+
+	struct bandix_dev_stats *stats = device_stats(dir == BANDIX_DIR_TX ? eth->src : eth->dst);
+
+	if (!stats)
+		return TC_ACT_UNSPEC;
+
+	struct bandix_counter *c = &stats->c[(is_lan ? 0 : 2) | dir];
+
+	c->bytes += skb->len - l2;
+	c->packets += 1;
+	return TC_ACT_UNSPEC;
+}
+
+SEC("tc")
+int bandix_ingress(struct __sk_buff *skb)
+{
+	return account(skb, BANDIX_DIR_TX);
+}
+
+SEC("tc")
+int bandix_egress(struct __sk_buff *skb)
+{
+	return account(skb, BANDIX_DIR_RX);
+}
+
+char LICENSE[] SEC("license") = "Dual MIT/GPL";

@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Layouts shared by the TC programs and the daemon.
+ *
+ * The daemon mirrors these structs in bandix/bpf/layout.py; a unit test
+ * compares that mirror with the BTF of the built object, so a change here
+ * without a change there fails the tests. Bump BANDIX_LAYOUT_VERSION whenever
+ * a pinned map changes meaning: the daemon then drops the old pins instead of
+ * reusing counters it would misread.
+ */
+#ifndef BANDIX_H
+#define BANDIX_H
+
+#define BANDIX_LAYOUT_VERSION 1
+
+/* Sizes of the maps (entries). */
+#define BANDIX_SLOTS 1024      /* dev_slots: per-CPU open-addressing table */
+#define BANDIX_SLOT_PROBES 8   /* slots tried before falling back to dev_overflow */
+#define BANDIX_OVERFLOW 2048   /* dev_overflow: per-CPU hash for the rest */
+#define BANDIX_MAX_PREFIXES 32 /* LAN prefixes per address family */
+
+/* Index into bandix_dev_stats.c: (zone << 1) | direction. */
+#define BANDIX_DIR_RX 0 /* to the device (egress of the LAN interface) */
+#define BANDIX_DIR_TX 1 /* from the device (ingress of the LAN interface) */
+#define BANDIX_ZONE_LAN 0
+#define BANDIX_ZONE_WAN 1
+
+/* Slots of the health map. */
+enum bandix_health {
+	BANDIX_HEALTH_DEV_MAP_FULL = 0, /* a device fit neither dev_slots nor dev_overflow */
+	BANDIX_HEALTH_TRUNCATED = 1,    /* IP ethertype but header shorter than IP */
+	BANDIX_HEALTH_SLOTS = 8,
+};
+
+struct bandix_mac_key {
+	__u8 mac[6];
+	__u16 pad; /* always zero: the hash covers all 8 bytes */
+};
+
+struct bandix_counter {
+	__u64 bytes;   /* L3 bytes: skb->len minus Ethernet and in-data VLAN headers */
+	__u64 packets; /* one per skb, as the interface's own counters */
+};
+
+struct bandix_dev_stats {
+	struct bandix_counter c[4]; /* lan_rx, lan_tx, wan_rx, wan_tx */
+};
+
+/*
+ * One slot of dev_slots. Each CPU claims slots in its own copy of the array,
+ * so the same device may sit at different slots on different CPUs, or in
+ * dev_overflow on one of them: the daemon sums every copy by MAC.
+ */
+struct bandix_slot {
+	__u8 mac[6];
+	__u16 used; /* 1 once a device claimed the slot on this CPU */
+	struct bandix_dev_stats stats;
+};
+
+/*
+ * The LAN prefixes, scanned linearly. A router has a handful of them, and a
+ * scan of a few masked compares costs a fraction of an LPM-trie lookup on the
+ * per-packet path (see docs/design.md). Addresses and masks are in network
+ * byte order, as in the packet.
+ */
+struct bandix_prefix_v4 {
+	__u32 addr;
+	__u32 mask;
+};
+
+struct bandix_prefix_v6 {
+	__u32 addr[4];
+	__u32 mask[4];
+};
+
+struct bandix_lan {
+	__u32 n_v4;
+	__u32 n_v6;
+	struct bandix_prefix_v4 v4[BANDIX_MAX_PREFIXES];
+	struct bandix_prefix_v6 v6[BANDIX_MAX_PREFIXES];
+};
+
+/*
+ * Slots of the control map. The daemon writes a new prefix table into the
+ * inactive slot of `lan` and then flips CONTROL_LAN_ACTIVE, so a packet never
+ * sees a half-written table.
+ */
+enum bandix_control {
+	BANDIX_CONTROL_LAYOUT = 0,     /* BANDIX_LAYOUT_VERSION of the pins */
+	BANDIX_CONTROL_LAN_ACTIVE = 1, /* 0 or 1: the slot of `lan` in use */
+	BANDIX_CONTROL_SLOTS = 4,
+};
+
+#endif
