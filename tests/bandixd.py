@@ -1,0 +1,124 @@
+"""Run the real bandix daemon inside a namespace and talk to its API.
+
+The daemon is started with `nsenter --net` rather than `ip netns exec`: the
+latter gives the process a private mount namespace with a fresh /sys, where
+pins would vanish with the process; nsenter keeps the host's bpffs, so pinned
+counters survive a restart exactly as on a router.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from tests.vrouter import NETNS_DIR, Netns
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "tests" / "artifacts"
+
+
+class _NsConnection(http.client.HTTPConnection):
+    """An HTTP connection whose socket lives in a given namespace."""
+
+    def __init__(self, ns: Netns, host: str, port: int, timeout: float = 10.0) -> None:
+        super().__init__(host, port, timeout=timeout)
+        self._ns = ns
+
+    def connect(self) -> None:
+        sock = self._ns.socket()
+        sock.settimeout(self.timeout)
+        sock.connect((self.host, self.port))
+        self.sock = sock
+
+
+def http_get(ns: Netns, path: str, port: int = 8686, host: str = "127.0.0.1") -> tuple[int, str, str]:
+    """(status, content type, body) of one GET inside `ns`."""
+    conn = _NsConnection(ns, host, port)
+    try:
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        return resp.status, resp.getheader("Content-Type", ""), resp.read().decode()
+    finally:
+        conn.close()
+
+
+class Bandix:
+    """One bandix daemon process in a namespace, started and stopped by PID."""
+
+    def __init__(self, ns: Netns, args: list[str], pin_dir: Path, port: int = 8686, name: str = "bandix") -> None:
+        self.ns = ns
+        self.port = port
+        self.pin_dir = pin_dir
+        self.args = ["--port", str(port), "--pin-dir", str(pin_dir), *args]
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        self.log_path = ARTIFACTS / f"{name}-{os.getpid()}-{int(time.time() * 1000)}.log"
+        self.proc: subprocess.Popen | None = None
+
+    def command(self) -> list[str]:
+        return ["nsenter", f"--net={NETNS_DIR / self.ns.name}", sys.executable, "-m", "bandix", *self.args]
+
+    def start(self, timeout: float = 20.0) -> Bandix:
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(self.command(), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL)
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"bandix exited with {self.proc.returncode}:\n{self.log()}")
+            try:
+                if http_get(self.ns, "/api/traffic/devices", self.port)[0] == 200:
+                    return self
+            except OSError:
+                pass
+            time.sleep(0.1)
+        self.stop(signal.SIGKILL)
+        raise TimeoutError(f"bandix did not answer within {timeout}s:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def get(self, path: str) -> tuple[int, Any]:
+        status, _, body = http_get(self.ns, path, self.port)
+        return status, json.loads(body)
+
+    def devices(self) -> dict[str, dict]:
+        status, body = self.get("/api/traffic/devices")
+        assert status == 200, body
+        return {d["mac"]: d for d in body["data"]["devices"]}
+
+    def wait_readings(self, n: int = 2) -> None:
+        """Wait until the daemon has taken `n` more one-second readings."""
+        def last_ts() -> int:
+            rows = self.get("/api/traffic/metrics")[1]["data"]["metrics"]
+            return rows[-1][0] if rows else 0
+
+        start = last_ts()
+        seen = 0
+        deadline = time.monotonic() + n * 3 + 5
+        while seen < n and time.monotonic() < deadline:
+            time.sleep(0.2)
+            now = last_ts()
+            if now != start:
+                seen += 1
+                start = now
+        assert seen >= n, "the daemon stopped taking readings"
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int:
+        if self.proc is None:
+            return 0
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode

@@ -1,0 +1,57 @@
+"""Shared fixtures. End-to-end tests need root: they build network namespaces
+and load eBPF programs into the real kernel."""
+
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+import pytest
+
+PIN_ROOT = Path("/sys/fs/bpf")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _require_root():
+    if os.geteuid() != 0:
+        pytest.exit("bandix tests need root (network namespaces, eBPF); run `make test` as root", returncode=2)
+
+
+@pytest.fixture
+def tmp_pin_dir():
+    """A private pin directory on the host's bpffs, removed afterwards."""
+    path = PIN_ROOT / f"bandix-test-{uuid.uuid4().hex[:8]}"
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def vrouter(request):
+    """A started virtual router; parametrize indirectly with VirtualRouter kwargs."""
+    from tests.vrouter import VirtualRouter
+
+    kwargs = getattr(request, "param", {})
+    router = VirtualRouter(**kwargs).start()
+    try:
+        router.wait_quiet()
+        yield router
+    finally:
+        router.close()
+
+
+@pytest.fixture
+def bandix(vrouter, tmp_pin_dir):
+    """Start bandix daemons in the router namespace; all are stopped afterwards."""
+    from tests.bandixd import Bandix
+
+    started: list[Bandix] = []
+
+    def start(*args: str, ifaces: tuple[str, ...] = ("br-lan",), **kw) -> Bandix:
+        flags = [f for name in ifaces for f in ("--iface", name)]
+        daemon = Bandix(vrouter.router, [*flags, "--enable-traffic", *args], tmp_pin_dir, **kw)
+        started.append(daemon)
+        return daemon.start()
+
+    yield start
+    for daemon in started:
+        daemon.stop()
