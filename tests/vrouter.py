@@ -283,6 +283,10 @@ class VirtualRouter:
     def _build(self) -> None:
         r, inet = self.router, self.internet
         self._add_netns(r, {"net.ipv4.ip_forward": 1, "net.ipv6.conf.all.forwarding": 1})
+        # Like OpenWrt, no br_netfilter on the bridges: where the kernel has it
+        # built in, it would validate and drop frames before the bridge device.
+        r.run(["sysctl", "-q", "-e", "-w", *(f"net.bridge.bridge-nf-call-{t}=0" for t in
+                                               ("iptables", "ip6tables", "arptables"))])
         self._add_netns(inet)
         for c in self.clients:
             self._add_netns(c.ns)
