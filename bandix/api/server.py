@@ -35,6 +35,10 @@ class ApiServer:
         wasyncore.close_all(smap)
 
     def stop(self) -> None:
+        if self._thread.ident is None:  # bound but never served (start-up failed)
+            self._server.task_dispatcher.shutdown(cancel_pending=True, timeout=3)
+            wasyncore.close_all(self._server._map)
+            return
         self._stop.set()
         self._server.pull_trigger()
         self._thread.join(5)
