@@ -149,8 +149,8 @@ class Daemon:
             raise FatalError(str(exc)) from None
         except OSError as exc:
             raise FatalError(f"cannot load the eBPF programs: {exc}") from None
-        log.info("loaded %s; counters %s", obj,
-                 f"continue from the pins in {o.pin_dir}" if self._loaded.reused_pins else f"start at zero ({o.pin_dir})")
+        state = "continue from the pins in" if self._loaded.reused_pins else "start at zero in"
+        log.info("loaded %s; counters %s %s", obj, state, o.pin_dir)
 
         ifindexes = set(self._ifindex.values())
         self.neighbours.set_ifindexes(ifindexes)

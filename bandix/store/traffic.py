@@ -66,7 +66,7 @@ class TrafficStore:
                     previous = [0] * len(FIELDS) if dt is not None else list(values)
                 else:
                     previous = dev.counters
-                if any(v < p for v, p in zip(values, previous)):
+                if any(v < p for v, p in zip(values, previous, strict=False)):
                     previous = [0] * len(FIELDS)  # the kernel's counters restarted
                 if values != previous:
                     dev.last_online_ms = ts_ms
