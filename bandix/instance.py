@@ -22,7 +22,7 @@ def _netns_id() -> int:
 
 class InstanceLocks:
     def __init__(self) -> None:
-        self._fds: list[int] = []
+        self._held: list[tuple[int, Path]] = []
 
     def acquire(self, name: str, what: str) -> None:
         LOCK_DIR.mkdir(parents=True, exist_ok=True)
@@ -36,7 +36,7 @@ class InstanceLocks:
             raise FatalError(f"another bandix (pid {owner}) already uses {what}; stop it first") from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        self._fds.append(fd)
+        self._held.append((fd, path))
 
     def acquire_interface(self, ifname: str) -> None:
         self.acquire(f"iface-{_netns_id()}-{ifname}", f"interface {ifname}")
@@ -46,6 +46,11 @@ class InstanceLocks:
         self.acquire(f"pins-{digest}", f"the pin directory {pin_dir}")
 
     def release(self) -> None:
-        for fd in self._fds:
+        """Unlink, then unlock: a file left behind would only be litter."""
+        for fd, path in self._held:
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                pass
             os.close(fd)
-        self._fds.clear()
+        self._held.clear()

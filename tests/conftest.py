@@ -17,6 +17,15 @@ def _require_root():
         pytest.exit("bandix tests need root (network namespaces, eBPF); run `make test` as root", returncode=2)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _fresh_artifacts():
+    """Daemon logs of this run only, kept in tests/artifacts for failures."""
+    from tests.bandixd import ARTIFACTS
+
+    for old in ARTIFACTS.glob("bandix-*.log"):
+        old.unlink()
+
+
 @pytest.fixture
 def tmp_pin_dir():
     """A private pin directory on the host's bpffs, removed afterwards."""
