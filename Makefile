@@ -36,10 +36,15 @@ $(VENV)/.installed: pyproject.toml | deps
 
 # Always rebuilt (it takes a second): the big-endian object is compiled on
 # every run, so it cannot rot unnoticed on a little-endian machine.
+# Each object is written beside its final name and renamed into place, so a
+# daemon or test loading it never reads half a file.
 bpf: deps
-	clang $(BPF_CFLAGS) -target bpfel -c bpf/bandix.bpf.c -o bpf/bandix.bpfel.o
-	clang $(BPF_CFLAGS) -target bpfeb -c bpf/bandix.bpf.c -o bpf/bandix.bpfeb.o
-	clang $(BPF_CFLAGS) -target bpfel -c bench/empty.bpf.c -o bench/empty.bpfel.o
+	clang $(BPF_CFLAGS) -target bpfel -c bpf/bandix.bpf.c -o bpf/bandix.bpfel.o.tmp
+	clang $(BPF_CFLAGS) -target bpfeb -c bpf/bandix.bpf.c -o bpf/bandix.bpfeb.o.tmp
+	clang $(BPF_CFLAGS) -target bpfel -c bench/empty.bpf.c -o bench/empty.bpfel.o.tmp
+	mv bpf/bandix.bpfel.o.tmp bpf/bandix.bpfel.o
+	mv bpf/bandix.bpfeb.o.tmp bpf/bandix.bpfeb.o
+	mv bench/empty.bpfel.o.tmp bench/empty.bpfel.o
 
 test: setup
 	$(PY) -m pytest -q
@@ -54,5 +59,5 @@ lint: venv
 	$(VENV)/bin/ruff check bandix tests bench
 
 clean:
-	rm -f bpf/*.o bench/*.o
+	rm -f bpf/*.o bpf/*.tmp bench/*.o bench/*.tmp
 	rm -rf $(VENV) .pytest_cache

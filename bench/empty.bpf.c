@@ -7,6 +7,7 @@
 SEC("tc")
 int empty_tc(struct __sk_buff *skb)
 {
+	(void)skb; /* -Wextra -Werror: the floor reads nothing */
 	return TC_ACT_UNSPEC;
 }
 

@@ -60,7 +60,7 @@ struct bandix_slot {
 /*
  * The LAN prefixes, scanned linearly. A router has a handful of them, and a
  * scan of a few masked compares costs a fraction of an LPM-trie lookup on the
- * per-packet path (see docs/design.md). Addresses and masks are in network
+ * per-packet path (see bpf/README.md). Addresses and masks are in network
  * byte order, as in the packet.
  */
 struct bandix_prefix_v4 {

@@ -18,12 +18,38 @@ def validate(body, schema_name: str) -> None:
     jsonschema.Draft202012Validator(schema).validate(body)
 
 
+@pytest.fixture(scope="module")
+def api_router():
+    """One router and daemon for this module: these tests only read, or send bad input."""
+    import shutil
+    import uuid
+
+    from tests.bandixd import Bandix
+    from tests.vrouter import VirtualRouter
+
+    pin_dir = Path("/sys/fs/bpf") / f"bandix-test-{uuid.uuid4().hex[:8]}"
+    with VirtualRouter() as router:
+        router.wait_quiet()
+        daemon = Bandix(router.router, ["--iface", "br-lan", "--enable-traffic", "--web-log"], pin_dir).start()
+        try:
+            for c in router.clients:
+                c.ns.run(["ping", "-c", "2", "-i", "0.1", router.SERVER_V4])
+            settle(daemon)
+            yield router, daemon
+        finally:
+            daemon.stop()
+            shutil.rmtree(pin_dir, ignore_errors=True)
+
+
 @pytest.fixture
-def busy(vrouter, bandix):
-    daemon = bandix()
-    for c in vrouter.clients:
-        c.ns.run(["ping", "-c", "2", "-i", "0.1", vrouter.SERVER_V4])
-    settle(daemon)
+def vrouter(api_router):
+    return api_router[0]
+
+
+@pytest.fixture
+def busy(api_router):
+    daemon = api_router[1]
+    assert daemon.proc.poll() is None, "a request crashed the daemon"
     return daemon
 
 
@@ -100,7 +126,6 @@ def test_prometheus_exposition_parses(vrouter, busy):
         "device_table_full", "truncated_ip_header"}
 
 
-def test_web_log_records_requests(vrouter, bandix):
-    daemon = bandix("--web-log")
-    daemon.get("/api/traffic/devices?x=1")
-    assert "GET /api/traffic/devices?x=1 200" in daemon.log()
+def test_web_log_records_requests(busy):
+    busy.get("/api/traffic/devices?x=1")
+    assert "GET /api/traffic/devices?x=1 200" in busy.log()

@@ -8,6 +8,7 @@ own kernel counters, which see exactly the frames that cross br-lan.
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from dataclasses import dataclass
 
@@ -59,12 +60,16 @@ def l3_truth(client: Client, before: dict[str, int], after: dict[str, int]) -> d
 def iperf3(client: Client, server_ns: Netns, server_ip: str, *args: str, port: int = 5201,
            timeout: float = 60.0) -> dict:
     """One iperf3 run from `client` to a one-shot server in `server_ns`; its JSON report."""
-    server = server_ns.popen(["iperf3", "-s", "-1", "-p", str(port), "-B", server_ip])
+    server = server_ns.popen(["iperf3", "-s", "-1", "-p", str(port), "-B", server_ip],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         server_ns.wait_listening(port)
         out = client.ns.run(["iperf3", "-c", server_ip, "-p", str(port), "-J", *args], timeout=timeout).stdout
-    finally:
         server.wait(10)
+    finally:
+        if server.poll() is None:  # the client failed: do not let the server mask its error
+            server.kill()
+            server.wait()
     return json.loads(out)
 
 
