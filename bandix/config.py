@@ -123,7 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="DNS records kept in memory (default 10000)")
     p.add_argument("--enable-connection", action="store_true", help="enable connection statistics")
     p.add_argument("--bpf-object", help="BPF object to load (default /lib/bpf/bandix.o, then the build tree)")
-    p.add_argument("--config-dir", help="directory of the UCI file 'bandix' (default /etc/config)")
+    p.add_argument("--config-dir",
+                   help="directory of the UCI file 'bandix' (accepted; UCI configuration is not read yet)")
     p.add_argument("--additional-subnets", type=_subnets, default=[], metavar="PREFIX[,PREFIX...]",
                    help="extra prefixes counted as LAN, comma-separated")
     p.add_argument("--pin-dir", default=DEFAULT_PIN_DIR,

@@ -126,8 +126,7 @@ class Daemon:
         o = self.opts
         self._log_unavailable_modules()
         if not o.enable_traffic:
-            raise FatalError("no monitoring module enabled: add --enable-traffic "
-                             "(on OpenWrt: uci set bandix.config.enabled=1)")
+            raise FatalError("no monitoring module enabled: add --enable-traffic")
         preflight.check_privileges()
         preflight.check_libbpf()
         preflight.check_bpf_support()

@@ -117,3 +117,34 @@ def test_filters_removed_by_hand_are_attached_again(vrouter, bandix):
     iperf3(c1, vrouter.internet, vrouter.SERVER_V4, "-n", "100K")
     settle(daemon)
     assert delta(counters(daemon), before, (c1.mac, "wan", "tx")).bytes > 100_000
+
+
+def test_recreated_interface_is_attached_again(vrouter, bandix):
+    """netifd rebuilds br-lan on a network restart: bandix follows the new one."""
+    c1 = vrouter.clients[0]
+    r = vrouter.router
+    daemon = bandix()
+    v4, v6 = vrouter.bridge_addresses("br-lan")
+    r.ip("link", "del", "br-lan")
+    r.ip_batch([
+        f"link add br-lan address {vrouter.bridge_mac('br-lan')} type bridge stp_state 0 forward_delay 0",
+        *(f"link set {c.port} master br-lan" for c in vrouter.clients),
+        f"addr add {v4}/24 dev br-lan", f"addr add {v6}/64 dev br-lan nodad", "link set br-lan up",
+        *(f"neigh replace {a} lladdr {c.mac} dev br-lan nud permanent"
+          for c in vrouter.clients for a in (c.ipv4, c.ipv6)),
+    ])
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and not any(n.startswith("bandix") for n in filter_names(vrouter, "egress")):
+        time.sleep(0.3)
+    assert any(n.startswith("bandix") for n in filter_names(vrouter, "ingress"))
+    assert "was recreated" in daemon.log()
+    settle(daemon)
+    before, link_before = counters(daemon), c1.ns.link_stats("eth0")
+    iperf3(c1, vrouter.internet, vrouter.SERVER_V4, "-n", "100K")
+    iperf3(c1, r, v4, "-n", "50K")  # LAN: the prefix of the new br-lan is known again
+    settle(daemon)
+    truth = l3_truth(c1, link_before, c1.ns.link_stats("eth0"))
+    after = counters(daemon)
+    tx = delta(after, before, (c1.mac, "wan", "tx")).bytes + delta(after, before, (c1.mac, "lan", "tx")).bytes
+    assert tx == truth["tx"].bytes
+    assert delta(after, before, (c1.mac, "lan", "tx")).bytes > 50_000

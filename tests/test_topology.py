@@ -46,6 +46,10 @@ def test_two_bridges_are_both_counted(vrouter, bandix):
     assert delta(after, before, (c1.mac, "wan", "tx")) == Flow(0, 0)
 
 
+def raw_mac(text: str) -> bytes:
+    return bytes.fromhex(text.replace(":", ""))
+
+
 def _checksum(header: bytes) -> int:
     total = sum(struct.unpack(f"!{len(header) // 2}H", header))
     total = (total >> 16) + (total & 0xFFFF)
@@ -81,8 +85,7 @@ def test_vlan_tagged_frames_count_l3_bytes(vrouter, bandix):
     daemon = bandix()
     settle(daemon)
     before = counters(daemon)
-    router_mac = bytes.fromhex(vrouter.bridge_mac("br-lan").replace(":", ""))
-    device_mac = bytes.fromhex(c1.mac.replace(":", ""))
+    router_mac, device_mac = raw_mac(vrouter.bridge_mac("br-lan")), raw_mac(c1.mac)
     lan_v4 = vrouter.bridge_addresses("br-lan")[0]
 
     up = c1.ns.socket(socket.AF_PACKET, socket.SOCK_RAW)
@@ -142,8 +145,7 @@ def test_frames_that_are_not_ip_pass_uncounted(vrouter, bandix, tmp_pin_dir):
     daemon = bandix()
     settle(daemon)
     before = counters(daemon)
-    router_mac = bytes.fromhex(vrouter.bridge_mac("br-lan").replace(":", ""))
-    own_mac = bytes.fromhex(c1.mac.replace(":", ""))
+    router_mac, own_mac = raw_mac(vrouter.bridge_mac("br-lan")), raw_mac(c1.mac)
     # Receivers bound to an ethertype get frames after TC ingress: proof nothing was dropped.
     experimental = _packet_socket(vrouter.router, 0x88B5)
     experimental.bind(("br-lan", 0))
