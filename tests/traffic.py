@@ -59,7 +59,12 @@ def l3_truth(client: Client, before: dict[str, int], after: dict[str, int]) -> d
 
 def iperf3(client: Client, server_ns: Netns, server_ip: str, *args: str, port: int = 5201,
            timeout: float = 60.0) -> dict:
-    """One iperf3 run from `client` to a one-shot server in `server_ns`; its JSON report."""
+    """One iperf3 run from `client` to a one-shot server in `server_ns`; its JSON report.
+
+    With -n, iperf3 stops once the bytes are written to the socket and the
+    server may close before the tail arrives: what crossed the wire is less,
+    so tests take their ground truth from interface counters, not from -n.
+    """
     server = server_ns.popen(["iperf3", "-s", "-1", "-p", str(port), "-B", server_ip],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
