@@ -48,7 +48,7 @@ class Daemon:
         self._ifindex: dict[str, int] = {}
         self._server: ApiServer | None = None
         self._watcher: NetlinkWatcher | None = None
-        self._attach_lock = threading.Lock()
+        self._recreated_lock = threading.Lock()
         self._recreated: dict[str, int] = {}  # set by the netlink thread, handled by the main loop
         self.store = TrafficStore(opts.traffic_retention_seconds)
         self.neighbours = NeighbourTable(set())
@@ -103,12 +103,12 @@ class Daemon:
                 log.warning("interface %s went away; counting resumes when it returns", name)
             return
         if msg["index"] != self._ifindex[name]:
-            with self._attach_lock:
+            with self._recreated_lock:
                 self._recreated[name] = msg["index"]
 
     def _follow_recreated(self) -> None:
         """Adopt interfaces that came back with a new ifindex (main thread)."""
-        with self._attach_lock:
+        with self._recreated_lock:
             recreated, self._recreated = self._recreated, {}
         if not recreated:
             return
