@@ -12,6 +12,7 @@ import ipaddress
 from dataclasses import dataclass, field
 
 from .bpf.loader import DEFAULT_PIN_DIR
+from .store.levels import DEFAULT_LEVELS, Level, check_levels
 
 LOG_LEVELS = ("trace", "debug", "info", "warn", "error")
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -37,6 +38,7 @@ class Options:
     config_dir: str | None = None
     additional_subnets: list[Network] = field(default_factory=list)
     pin_dir: str = DEFAULT_PIN_DIR
+    levels: tuple[Level, ...] = DEFAULT_LEVELS
 
 
 def _int_range(lo: int, hi: int):
@@ -67,6 +69,23 @@ def _subnets(text: str) -> list[Network]:
         except ValueError:
             raise argparse.ArgumentTypeError(f"{part!r} is not an IPv4 or IPv6 prefix (e.g. 10.8.0.0/24)") from None
     return out
+
+
+def _level_seconds(text: str) -> tuple[Level, ...]:
+    """Test-only: short buckets, e.g. 2,4,10,20 or with capacities 1:5,2:5,4:5,8:2."""
+    try:
+        parts = text.split(",")
+        if len(parts) != len(DEFAULT_LEVELS):
+            raise ValueError(f"give {len(DEFAULT_LEVELS)} intervals")
+        levels = []
+        for lv, part in zip(DEFAULT_LEVELS, parts, strict=True):
+            seconds, _, capacity = part.partition(":")
+            levels.append(Level(lv.name, int(seconds), int(capacity) if capacity else lv.capacity))
+        levels = tuple(levels)
+        check_levels(levels)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return levels
 
 
 def _address(text: str) -> str:
@@ -129,6 +148,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="extra prefixes counted as LAN, comma-separated")
     p.add_argument("--pin-dir", default=DEFAULT_PIN_DIR,
                    help=f"where the counter maps are pinned (default {DEFAULT_PIN_DIR})")
+    # Tests only: history levels with short buckets so rollups happen in seconds.
+    p.add_argument("--test-level-seconds", dest="levels", type=_level_seconds, default=DEFAULT_LEVELS,
+                   help=argparse.SUPPRESS)
     return p
 
 

@@ -19,7 +19,7 @@ from . import preflight
 from .api.app import create_app
 from .api.server import ApiServer
 from .bpf import layout, loader, tc
-from .bpf.counters import read_health
+from .bpf.counters import forget_device, read_health
 from .bpf.prefixes import TooManyPrefixes, write_lan_table
 from .collect.neighbours import NeighbourTable
 from .collect.netlink import NetlinkWatcher
@@ -28,6 +28,7 @@ from .collect.traffic import TrafficCollector
 from .config import Options
 from .errors import FatalError
 from .instance import InstanceLocks
+from .store.persistence import Persistence
 from .store.traffic import TrafficStore
 
 log = logging.getLogger("bandix")
@@ -50,7 +51,9 @@ class Daemon:
         self._watcher: NetlinkWatcher | None = None
         self._recreated_lock = threading.Lock()
         self._recreated: dict[str, int] = {}  # set by the netlink thread, handled by the main loop
-        self.store = TrafficStore(opts.traffic_retention_seconds)
+        self.store: TrafficStore | None = None
+        self._persistence: Persistence | None = None
+        self._collector: TrafficCollector | None = None
         self.neighbours = NeighbourTable(set())
         self.prefixes: LanPrefixes | None = None
 
@@ -61,7 +64,6 @@ class Daemon:
         pending = {
             "--enable-dns": o.enable_dns,
             "--enable-connection": o.enable_connection,
-            "--traffic-persist-history": o.traffic_persist_history,
             "--config-dir": o.config_dir is not None,
         }
         for flag, given in pending.items():
@@ -135,6 +137,7 @@ class Daemon:
         for name in o.ifaces:
             self._locks.acquire_interface(name)
         self._locks.acquire_pin_dir(o.pin_dir)
+        self.store = TrafficStore(o.traffic_retention_seconds, o.levels)
         try:
             self._server = ApiServer(
                 create_app(self.store, self.neighbours, self._health, web_log=o.web_log), o.listen, o.port
@@ -150,6 +153,13 @@ class Daemon:
             raise FatalError(f"cannot load the eBPF programs: {exc}") from None
         state = "continue from the pins in" if self._loaded.reused_pins else "start at zero in"
         log.info("loaded %s; counters %s %s", obj, state, o.pin_dir)
+        self.store.fresh_counters = not self._loaded.reused_pins
+        if o.traffic_persist_history:
+            self._persistence = Persistence(self.store, Path(o.data_dir), o.traffic_flush_interval_seconds,
+                                            self._loaded.generation)
+            self._persistence.start()
+        maps = self._loaded.maps
+        self._collector = TrafficCollector(maps[layout.MAP_DEV_SLOTS], maps[layout.MAP_DEV_OVERFLOW], self.store)
 
         ifindexes = set(self._ifindex.values())
         self.neighbours.set_ifindexes(ifindexes)
@@ -194,14 +204,22 @@ class Daemon:
 
     # -- running ----------------------------------------------------------
 
-    def run(self) -> None:
+    def _forget(self) -> None:
         maps = self._loaded.maps
-        collector = TrafficCollector(maps[layout.MAP_DEV_SLOTS], maps[layout.MAP_DEV_OVERFLOW], self.store)
+        for mac in self.store.take_forgotten():
+            raw = bytes.fromhex(mac.replace(":", ""))
+            forget_device(maps[layout.MAP_DEV_SLOTS], maps[layout.MAP_DEV_OVERFLOW], raw)
+            self._collector.forget(raw)
+
+    def run(self) -> None:
         next_tick = time.monotonic()
         next_check = next_tick + FILTER_CHECK_SECONDS
         while not self.stop_event.is_set():
             try:
-                collector.tick()
+                self._collector.tick()
+                self._forget()
+                if self._persistence:
+                    self._persistence.maybe_flush()
             except Exception:
                 log.exception("reading the counters failed")
             now = time.monotonic()
@@ -222,6 +240,12 @@ class Daemon:
             self._server.stop()
         if self._watcher:
             self._watcher.stop()
+        if self._persistence and self._collector:
+            try:
+                self._collector.tick()  # the newest reading goes into the final save
+            except Exception:
+                log.exception("final reading failed")
+            self._persistence.close()
         if self._ipr and self._filters:
             if self.keep_attached:
                 log.info("stopping for a restart: the programs stay attached and keep counting")

@@ -88,6 +88,8 @@ struct bandix_lan {
 enum bandix_control {
 	BANDIX_CONTROL_LAYOUT = 0,     /* BANDIX_LAYOUT_VERSION of the pins */
 	BANDIX_CONTROL_LAN_ACTIVE = 1, /* 0 or 1: the slot of `lan` in use */
+	BANDIX_CONTROL_GENERATION_LO = 2, /* a random id of this set of pins, so */
+	BANDIX_CONTROL_GENERATION_HI = 3, /* saved history knows if counters reset */
 	BANDIX_CONTROL_SLOTS = 4,
 };
 

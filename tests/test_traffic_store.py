@@ -70,3 +70,81 @@ def test_device_missing_from_a_reading_keeps_totals_with_zero_rate():
     dev = store.devices()[0]
     assert dev.rates == (0, 0, 0, 0) and dev.counters[4] == 20
     assert store.rows(A)[-1][11] == 20
+
+
+# -- history, persistence and forgetting --------------------------------------
+
+from bandix.store.levels import Level  # noqa: E402
+from bandix.store.traffic import CLOCK_HOLD_S  # noqa: E402
+
+TINY = (Level("day", 1, 5), Level("year", 2, 5))
+
+
+def test_all_devices_series_gets_the_per_second_sums():
+    store = TrafficStore(10, TINY, fresh_counters=True)
+    for t in range(4):
+        store.update(1_000 * (10 + t), 100.0 + t, {A: counters(wrx=100 * t), B: counters(wrx=50 * t * t)})
+    rows = store.level_rows("day", None, 14_000)
+    # second 11: A +100, B +50; second 12: A +100, B +150; second 13: A +100, B +250
+    assert [r[13] for r in rows if r[0] >= 11_000] == [150, 250]
+
+
+def test_restore_with_the_same_counters_continues_deltas():
+    store = TrafficStore(10, TINY, fresh_counters=True)
+    store.update(10_000, 100.0, {A: counters(wtx=1_000)})
+    store.update(11_000, 101.0, {A: counters(wtx=3_000)})
+    snap = store.snapshot({})
+    again = TrafficStore(10, TINY)
+    again.restore(snap, same_counters=True, same_boot=True)
+    again.update(15_000, 105.0, {A: counters(wtx=7_000)})  # 4 s later, 4000 bytes more
+    dev = again.devices()[0]
+    assert dev.counters[6] == 7_000 and dev.rates[3] == 1_000
+    assert again.rows(A)[-1][12] == 7_000
+
+
+def test_restore_after_lost_counters_carries_totals_over():
+    store = TrafficStore(10, TINY, fresh_counters=True)
+    store.update(10_000, 100.0, {A: counters(wtx=5_000, lrx=7)})
+    snap = store.snapshot({})
+    again = TrafficStore(10, TINY, fresh_counters=True)
+    again.restore(snap, same_counters=False, same_boot=False)
+    again.update(12_000, 3.0, {A: counters(wtx=200, lrx=1)})  # the kernel started again from zero
+    dev = again.devices()[0]
+    assert dev.counters[6] == 5_200 and dev.counters[0] == 8
+
+
+def test_clock_behind_the_saved_history_holds_it_back_without_losing_bytes():
+    store = TrafficStore(10, TINY, fresh_counters=True)
+    store.update(1_000_000, 100.0, {A: counters(wtx=10)})
+    snap = store.snapshot({})
+    again = TrafficStore(10, TINY)
+    again.restore(snap, same_counters=True, same_boot=False)
+    again.update(5_000, 200.0, {A: counters(wtx=60)})  # booted with an old clock
+    again.update(6_000, 201.0, {A: counters(wtx=80)})
+    assert len(again.rows(A)) == 1  # only the restored sample: nothing stamped in 1970
+    again.update(1_000_500, 230.0, {A: counters(wtx=100)})  # NTP caught up
+    assert again.rows(A)[-1][0] == 1_000_500
+    again.update(1_003_000, 231.0, {A: counters(wtx=100)})
+    # Every byte, 0 → 100, once: 10 before the save, 90 after (50 + 20 of the hold, then 20).
+    assert sum(r[14] for r in again.level_rows("day", A, 1_003_000)) == 100
+
+
+def test_clock_that_never_catches_up_is_believed_after_the_hold():
+    store = TrafficStore(10, TINY, fresh_counters=True)
+    store.update(1_000_000, 100.0, {A: counters()})
+    again = TrafficStore(10, TINY)
+    again.restore(store.snapshot({}), same_counters=True, same_boot=False)
+    again.update(5_000, 200.0, {A: counters(wtx=5)})
+    again.update(6_000, 200.0 + CLOCK_HOLD_S + 1, {A: counters(wtx=9)})
+    assert again.rows(A)[-1][0] == 6_000
+    assert all(r[0] <= 6_000 for r in again.rows(A))
+
+
+def test_idle_devices_are_forgotten_after_the_longest_retention():
+    store = TrafficStore(10, TINY, fresh_counters=True)  # longest retention: 2 s × 5 = 10 s
+    store.update(100_000, 1.0, {A: counters(wrx=1), B: counters(wrx=1)})
+    store.update(170_000, 71.0, {A: counters(wrx=1), B: counters(wrx=2, packets=2)})
+    store.update(250_000, 151.0, {B: counters(wrx=3, packets=3)})  # A's kernel slots were freed
+    assert [d.mac for d in store.devices()] == [B]
+    assert store.take_forgotten() == [A] and store.take_forgotten() == []
+    assert store.snapshot({}).forgotten == [A]

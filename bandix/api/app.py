@@ -14,7 +14,7 @@ from ..collect.neighbours import NeighbourTable
 from ..store.traffic import TrafficStore
 from .errors import handle_unexpected, serialize_error
 from .metrics import PrometheusResource
-from .traffic import DevicesResource, MetricsResource
+from .traffic import DevicesResource, LevelMetricsResource, MetricsResource
 
 log = logging.getLogger("bandix.web")
 
@@ -50,6 +50,8 @@ def create_app(
     app.req_options.strip_url_path_trailing_slash = True
     app.add_route("/api/traffic/devices", DevicesResource(store, neighbours))
     app.add_route("/api/traffic/metrics", MetricsResource(store))
+    for level in store.levels:
+        app.add_route(f"/api/traffic/metrics/{level.name}", LevelMetricsResource(store, level.name))
     app.add_route("/api/openapi.json", OpenApiResource())
     app.add_route("/metrics", PrometheusResource(store, neighbours, health))
     return app

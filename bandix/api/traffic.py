@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import time
 
 import falcon
 
@@ -86,3 +87,18 @@ class MetricsResource:
         if rows is None:
             raise falcon.HTTPNotFound(description=f"no traffic seen from device {mac}")
         resp.media = ok({"retention_seconds": self._store.retention_seconds, "mac": mac or "all", "metrics": rows})
+
+
+class LevelMetricsResource:
+    """GET /api/traffic/metrics/{day,week,month,year}: closed buckets with statistics."""
+
+    def __init__(self, store: TrafficStore, level: str) -> None:
+        self._store = store
+        self._level = store.level_by_name[level]
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        mac = mac_param(req)
+        rows = self._store.level_rows(self._level.name, mac, int(time.time() * 1000))
+        if rows is None:
+            raise falcon.HTTPNotFound(description=f"no traffic seen from device {mac}")
+        resp.media = ok({"retention_seconds": self._level.retention_seconds, "mac": mac or "all", "metrics": rows})

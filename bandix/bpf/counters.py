@@ -55,6 +55,28 @@ def read_devices(slots: Map, overflow: Map) -> Counters:
     return totals
 
 
+def forget_device(slots: Map, overflow: Map, mac: bytes) -> int:
+    """Free a device's slots on every CPU and its overflow entry; slots freed.
+
+    A per-CPU array is written for all CPUs at once, so the other CPUs' copies
+    of a touched slot are written back as read: an increment they made in
+    between is lost. Devices are forgotten after a year of silence, which
+    makes that window irrelevant.
+    """
+    freed = 0
+    for key, value in slots.dump():
+        buf = bytearray(value)
+        for cpu in range(slots.ncpus):
+            at = cpu * slots.stride
+            if buf[at : at + 8] and buf[at : at + 6] == mac and any(buf[at + 6 : at + 8]):
+                buf[at : at + slots.stride] = bytes(slots.stride)
+                freed += 1
+        if buf != value:
+            slots.update(key, bytes(buf))
+    overflow.delete(mac + b"\0\0")
+    return freed
+
+
 def read_health(health: Map) -> list[int]:
     """The health slots summed over CPUs."""
     out = []

@@ -114,6 +114,7 @@ class LoadedObject:
     pin_dir: Path
     reused_pins: bool
     _obj: int
+    generation: int = 0  # random id of this set of pinned counters
     prog_fds: dict[str, int] = field(default_factory=dict)
     maps: dict[str, Map] = field(default_factory=dict)
 
@@ -165,7 +166,18 @@ def load(object_path: Path, pin_dir: Path) -> LoadedObject:
         handle = check_ptr(lib().bpf_object__find_map_by_name(obj, name.encode()), f"map {name}")
         fd = check(lib().bpf_map__fd(handle), f"fd of map {name}")
         loaded.maps[name] = Map(fd, name, key_size, value_size, percpu=percpu)
-    loaded.maps[layout.MAP_CONTROL].update(
-        struct.pack("=I", layout.CONTROL_LAYOUT), struct.pack("=I", layout.LAYOUT_VERSION)
-    )
+    control = loaded.maps[layout.MAP_CONTROL]
+    control.update(struct.pack("=I", layout.CONTROL_LAYOUT), struct.pack("=I", layout.LAYOUT_VERSION))
+    loaded.generation = _pin_generation(control)
     return loaded
+
+
+def _pin_generation(control: Map) -> int:
+    """The pins' random id, made when they are new (zero means not made yet)."""
+    lo_key, hi_key = (struct.pack("=I", slot) for slot in layout.CONTROL_GENERATION)
+    lo, hi = (struct.unpack("=I", control.lookup(k))[0] for k in (lo_key, hi_key))
+    if lo == hi == 0:
+        lo, hi = struct.unpack("=II", os.urandom(8))
+        control.update(lo_key, struct.pack("=I", lo))
+        control.update(hi_key, struct.pack("=I", hi))
+    return hi << 32 | lo

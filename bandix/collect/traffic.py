@@ -64,6 +64,9 @@ class TrafficCollector:
     def _read(self) -> Counters:
         return read_devices(self._slots, self._overflow)
 
+    def forget(self, mac: bytes) -> None:
+        self._reconciler.last.pop(mac, None)
+
     def tick(self) -> None:
         counters = self._reconciler.accept(self._read(), self._read)
         mono = time.monotonic()

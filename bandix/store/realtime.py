@@ -58,3 +58,38 @@ class Ring:
                  blrx + bwrx, bltx + bwtx, blrx, bltx, bwrx, bwtx]
             )
         return out
+
+    def drop_from(self, ts_ms: int) -> int:
+        """Forget samples stamped at or after ts_ms (the wall clock went back)."""
+        dropped = 0
+        while self._size:
+            newest = (self._next - 1) % self.capacity
+            if self._ts[newest] < ts_ms:
+                break
+            self._next = newest
+            self._size -= 1
+            dropped += 1
+        return dropped
+
+    def dump(self) -> bytes:
+        """The samples, oldest first, as bytes (for the database)."""
+        out = array("Q")
+        start = (self._next - self._size) % self.capacity
+        for k in range(self._size):
+            i = (start + k) % self.capacity
+            b = i * COUNTERS
+            out.append(max(0, self._ts[i]))
+            out.extend(self._rates[b : b + COUNTERS])
+            out.extend(self._totals[b : b + COUNTERS])
+        return out.tobytes()
+
+    def load(self, raw: bytes) -> None:
+        """Append samples from dump(); the newest win if they exceed capacity."""
+        values = array("Q")
+        values.frombytes(raw)
+        width = 1 + 2 * COUNTERS
+        if len(values) % width:
+            raise ValueError("truncated realtime samples")
+        for k in range(0, len(values), width):
+            row = values[k : k + width]
+            self.append(row[0], row[1 : 1 + COUNTERS], row[1 + COUNTERS :])

@@ -1,16 +1,27 @@
-"""Per-device traffic state: cumulative counters, rates, last-online time, rings.
+"""Per-device traffic state: totals, rates, last-online time, realtime ring and
+history levels, for every device and for all devices together.
 
 Fed once a second with the kernel's cumulative counters. Rates come from
 counter deltas over monotonic time (a wall-clock step never makes a rate
-spike); sample stamps are wall-clock milliseconds, as the API reports them.
+spike); sample and bucket stamps are wall-clock milliseconds. The all-devices
+series is fed the per-second sums, so its statistics are those of the summed
+series, never combinations of per-device statistics.
+
+Totals are the kernel's counters plus an offset: the totals a device had when
+its pinned counters were lost (a reboot), so they continue instead of
+restarting at zero.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass, field
 
+from .levels import DEFAULT_LEVELS, History, Level
 from .realtime import COUNTERS, Ring
+
+log = logging.getLogger(__name__)
 
 # The kernel's counter fields, in bandix_dev_stats order.
 FIELDS = (
@@ -18,15 +29,38 @@ FIELDS = (
     "wan_rx_bytes", "wan_rx_packets", "wan_tx_bytes", "wan_tx_packets",
 )
 BYTE_FIELDS = (0, 2, 4, 6)  # lan_rx, lan_tx, wan_rx, wan_tx bytes
+WAN_RX, WAN_TX = 4, 6
+ALL = "all"
+FORGET_CHECK_MS = 60_000  # at most; a quarter of the forgetting time when that is shorter
+# After a restart, a wall clock behind the saved history (a router without a
+# real-time clock, before NTP) holds history back until it catches up, for at
+# most this long; then the clock is believed and the saved future dropped.
+CLOCK_HOLD_S = 600
+
+
+class Series:
+    """What the API shows of one device, or of all: realtime ring and levels."""
+
+    __slots__ = ("ring", "history")
+
+    def __init__(self, retention_seconds: int, levels: tuple[Level, ...]) -> None:
+        self.ring = Ring(retention_seconds)
+        self.history = History(levels)
 
 
 @dataclass
 class Device:
     mac: str
-    ring: Ring
-    counters: list[int] = field(default_factory=lambda: [0] * len(FIELDS))
-    rates: list[int] = field(default_factory=lambda: [0] * COUNTERS)  # bytes/s, lan_rx lan_tx wan_rx wan_tx
+    series: Series
+    created_ms: int
+    counters: list[int] = field(default_factory=lambda: [0] * len(FIELDS))  # the kernel's, last reading
+    offset: list[int] = field(default_factory=lambda: [0] * len(FIELDS))
+    rates: list[int] = field(default_factory=lambda: [0] * COUNTERS)  # bytes/s: lan_rx lan_tx wan_rx wan_tx
     last_online_ms: int = 0
+    wan_delta: list[int] = field(default_factory=lambda: [0, 0])  # WAN rx, tx bytes not yet in a sample
+
+    def totals(self) -> list[int]:
+        return [o + c for o, c in zip(self.offset, self.counters, strict=True)]
 
 
 @dataclass(frozen=True)
@@ -34,71 +68,256 @@ class DeviceView:
     """A consistent copy of one device for readers outside the lock."""
 
     mac: str
-    counters: tuple[int, ...]
+    counters: tuple[int, ...]  # totals, in FIELDS order
     rates: tuple[int, ...]
     last_online_ms: int
 
 
-class TrafficStore:
-    """All devices plus the all-devices aggregate; safe to read from API threads."""
+@dataclass
+class DeviceRecord:
+    """A device as the database keeps it."""
 
-    def __init__(self, retention_seconds: int) -> None:
+    mac: str
+    offset: list[int]
+    kernel: list[int]
+    last_online_ms: int
+    created_ms: int
+
+
+@dataclass
+class SeriesRecord:
+    ring: bytes
+    buffer: tuple[bytes, ...]
+    rows: dict[str, list[list[int]]]  # level → API rows (all, or those newer than a watermark)
+
+
+@dataclass
+class Snapshot:
+    """Everything a restart needs, copied at one instant."""
+
+    wall_ms: int
+    mono: float | None  # monotonic time of the last reading
+    devices: list[DeviceRecord]
+    series: dict[str, SeriesRecord]
+    forgotten: list[str] = field(default_factory=list)
+    rewrite_from_ms: int | None = None  # the clock stepped back: stored buckets from here are stale
+
+
+class TrafficStore:
+    """All devices plus the all-devices series; safe to read from API threads."""
+
+    def __init__(
+        self,
+        retention_seconds: int,
+        levels: tuple[Level, ...] = DEFAULT_LEVELS,
+        fresh_counters: bool = False,
+    ) -> None:
         self.retention_seconds = retention_seconds
+        self.levels = levels
+        self.level_by_name = {level.name: level for level in levels}
+        self.forget_after_ms = max(level.retention_seconds for level in levels) * 1000
+        # True when the kernel's counters were created at this start: whatever
+        # they hold at the first reading is new traffic, not unknown history.
+        self.fresh_counters = fresh_counters
         self._lock = threading.Lock()
         self._devices: dict[str, Device] = {}
-        self._aggregate = Ring(retention_seconds)
+        self._all = Series(retention_seconds, levels)
         self._last_mono: float | None = None
+        self._last_ts: int | None = None
+        self._next_forget_check = 0
+        self._forgotten: list[str] = []  # for the kernel's slots (take_forgotten)
+        self._forgotten_unsaved: list[str] = []  # for the database (snapshot)
+        self._rewrite_from_ms: int | None = None
+        self._hold_until_ms: int | None = None
+        self._hold_deadline: float | None = None
+
+    def _new_device(self, mac: str, ts_ms: int) -> Device:
+        dev = self._devices[mac] = Device(mac, Series(self.retention_seconds, self.levels), created_ms=ts_ms)
+        return dev
 
     def update(self, ts_ms: int, mono: float, counters: dict[str, list[int]]) -> None:
-        """Take one reading of every device's cumulative counters."""
+        """Take one reading of every device's cumulative kernel counters."""
         with self._lock:
+            first = self._last_mono is None and self._last_ts is None
             dt = None if self._last_mono is None else mono - self._last_mono
             self._last_mono = mono
-            agg_rates = [0] * COUNTERS
-            agg_totals = [0] * COUNTERS
             for mac, values in counters.items():
                 dev = self._devices.get(mac)
                 if dev is None:
-                    dev = self._devices[mac] = Device(mac, Ring(self.retention_seconds))
-                    # A device first seen after the first reading started from
-                    # zero within this interval; at the first reading its
-                    # history (pinned counters) is unknown.
-                    previous = [0] * len(FIELDS) if dt is not None else list(values)
-                else:
-                    previous = dev.counters
-                if any(v < p for v, p in zip(values, previous, strict=False)):
-                    previous = [0] * len(FIELDS)  # the kernel's counters restarted
-                if values != previous:
-                    dev.last_online_ms = ts_ms
-                dev.rates = [
-                    round((values[f] - previous[f]) / dt) if dt and dt > 0 else 0 for f in BYTE_FIELDS
-                ]
-                dev.counters = list(values)
+                    dev = self._new_device(mac, ts_ms)
+                    # Unknown history at the first reading of reused counters;
+                    # otherwise the device started from zero since then.
+                    if first and not self.fresh_counters:
+                        dev.counters = list(values)
+                self._advance(dev, ts_ms, dt, values)
             for mac, dev in self._devices.items():
                 if mac not in counters:
-                    dev.rates = [0] * COUNTERS
-                totals = [dev.counters[f] for f in BYTE_FIELDS]
-                dev.ring.append(ts_ms, dev.rates, totals)
-                for i in range(COUNTERS):
-                    agg_rates[i] += dev.rates[i]
-                    agg_totals[i] += totals[i]
-            self._aggregate.append(ts_ms, agg_rates, agg_totals)
+                    self._advance(dev, ts_ms, dt, dev.counters)
+            if self._holding(ts_ms, mono):
+                return
+            if self._last_ts is not None and ts_ms < self._last_ts:
+                self._step_back(ts_ms)
+            self._last_ts = ts_ms
+            self._record(ts_ms)
+            if ts_ms >= self._next_forget_check:
+                self._next_forget_check = ts_ms + min(FORGET_CHECK_MS, self.forget_after_ms // 4)
+                self._forget_idle(ts_ms)
+
+    def _advance(self, dev: Device, ts_ms: int, dt: float | None, values: list[int]) -> None:
+        """Counters, rates and online time; WAN bytes wait in wan_delta for a sample."""
+        previous = dev.counters
+        if any(v < p for v, p in zip(values, previous, strict=True)):
+            previous = [0] * len(FIELDS)  # the kernel's counters restarted
+        delta = [v - p for v, p in zip(values, previous, strict=True)]
+        if any(delta[1::2]):  # packets moved
+            dev.last_online_ms = ts_ms
+        dev.rates = [round(delta[f] / dt) if dt and dt > 0 else 0 for f in BYTE_FIELDS]
+        dev.counters = list(values)
+        dev.wan_delta[0] += delta[WAN_RX]
+        dev.wan_delta[1] += delta[WAN_TX]
+
+    def _holding(self, ts_ms: int, mono: float) -> bool:
+        """True while the wall clock is behind the restored history (see CLOCK_HOLD_S)."""
+        if self._hold_until_ms is None:
+            return False
+        if ts_ms >= self._hold_until_ms:
+            self._hold_until_ms = None
+            return False
+        if self._hold_deadline is None:
+            self._hold_deadline = mono + CLOCK_HOLD_S
+            log.warning("the wall clock is behind the saved history: holding history back for up to %d s "
+                        "while it catches up (NTP)", CLOCK_HOLD_S)
+            return True
+        if mono < self._hold_deadline:
+            return True
+        log.warning("the wall clock did not catch up with the saved history: believing it")
+        self._hold_until_ms = None
+        return False
+
+    def _record(self, ts_ms: int) -> None:
+        """One sample for every series: the realtime ring and the history levels."""
+        sums = [0] * COUNTERS
+        wan = [0, 0]
+        totals = [0] * COUNTERS
+        for dev in self._devices.values():
+            dev_totals = dev.totals()
+            byte_totals = [dev_totals[f] for f in BYTE_FIELDS]
+            dev.series.ring.append(ts_ms, dev.rates, byte_totals)
+            dev.series.history.add(ts_ms, dev.rates[2], dev.rates[3], *dev.wan_delta)
+            for i in range(COUNTERS):
+                sums[i] += dev.rates[i]
+                totals[i] += byte_totals[i]
+            wan[0] += dev.wan_delta[0]
+            wan[1] += dev.wan_delta[1]
+            dev.wan_delta = [0, 0]
+        self._all.ring.append(ts_ms, sums, totals)
+        self._all.history.add(ts_ms, sums[2], sums[3], *wan)
+
+    def _step_back(self, ts_ms: int) -> None:
+        dropped = 0
+        for series in [self._all, *(d.series for d in self._devices.values())]:
+            dropped += series.ring.drop_from(ts_ms)
+            dropped += series.history.step_back(ts_ms // 1000)
+        self._rewrite_from_ms = ts_ms if self._rewrite_from_ms is None else min(self._rewrite_from_ms, ts_ms)
+        log.warning("the wall clock stepped back by %.1f s: dropped %d samples and buckets stamped after it",
+                    (self._last_ts - ts_ms) / 1000, dropped)
+
+    def _forget_idle(self, ts_ms: int) -> None:
+        for mac in [m for m, d in self._devices.items()
+                    if max(d.last_online_ms, d.created_ms) < ts_ms - self.forget_after_ms]:
+            del self._devices[mac]
+            self._forgotten.append(mac)
+            self._forgotten_unsaved.append(mac)
+            log.info("forgot %s: not seen for longer than the longest history", mac)
+
+    def take_forgotten(self) -> list[str]:
+        """Devices forgotten since the last call (their kernel slots can be freed)."""
+        with self._lock:
+            out, self._forgotten = self._forgotten, []
+            return out
+
+    # -- readers ----------------------------------------------------------
 
     def devices(self) -> list[DeviceView]:
         with self._lock:
             return [
-                DeviceView(d.mac, tuple(d.counters), tuple(d.rates), d.last_online_ms)
+                DeviceView(d.mac, tuple(d.totals()), tuple(d.rates), d.last_online_ms)
                 for d in self._devices.values()
             ]
 
-    def known(self, mac: str) -> bool:
-        with self._lock:
-            return mac in self._devices
+    def _series(self, mac: str | None) -> Series | None:
+        if mac is None:
+            return self._all
+        dev = self._devices.get(mac)
+        return dev.series if dev else None
 
     def rows(self, mac: str | None) -> list[list[int]] | None:
         """Realtime rows of one device (None if unknown) or of all (mac None)."""
         with self._lock:
-            if mac is None:
-                return self._aggregate.rows()
-            dev = self._devices.get(mac)
-            return dev.ring.rows() if dev else None
+            series = self._series(mac)
+            return series.ring.rows() if series else None
+
+    def level_rows(self, level: str, mac: str | None, now_ms: int) -> list[list[int]] | None:
+        """Closed buckets of one level within its retention; None for an unknown device."""
+        lv = self.level_by_name[level]
+        since = now_ms // 1000 // lv.interval - lv.capacity + 1
+        with self._lock:
+            series = self._series(mac)
+            return series.history.rows[level].rows(lv.interval, since) if series else None
+
+    # -- persistence ------------------------------------------------------
+
+    def snapshot(self, since_ms: dict[str, int]) -> Snapshot:
+        """A copy for the database: bucket rows newer than since_ms[level] only."""
+        with self._lock:
+            def record(series: Series) -> SeriesRecord:
+                rows = {}
+                for lv in self.levels:
+                    after = since_ms.get(lv.name, -1) // 1000 // lv.interval
+                    rows[lv.name] = series.history.rows[lv.name].rows(lv.interval, after + 1)
+                return SeriesRecord(series.ring.dump(), series.history.buffer_state(), rows)
+
+            snap = Snapshot(
+                wall_ms=self._last_ts or 0,
+                mono=self._last_mono,
+                devices=[DeviceRecord(d.mac, list(d.offset), list(d.counters), d.last_online_ms, d.created_ms)
+                         for d in self._devices.values()],
+                series={ALL: record(self._all), **{m: record(d.series) for m, d in self._devices.items()}},
+                forgotten=self._forgotten_unsaved,
+                rewrite_from_ms=self._rewrite_from_ms,
+            )
+            self._forgotten_unsaved, self._rewrite_from_ms = [], None
+            return snap
+
+    def restore(self, snap: Snapshot, same_counters: bool, same_boot: bool) -> None:
+        """Load a saved state before the first reading.
+
+        same_counters: the pinned counters the state was taken from still exist,
+        so the next delta is taken against them and the offsets stay. Otherwise
+        the kernel restarted them at zero: the saved totals become the offsets.
+        same_boot: the saved monotonic time is comparable with ours.
+        """
+        with self._lock:
+            for rec in snap.devices:
+                dev = self._new_device(rec.mac, rec.created_ms)
+                dev.last_online_ms = rec.last_online_ms
+                if same_counters:
+                    dev.offset, dev.counters = list(rec.offset), list(rec.kernel)
+                else:
+                    dev.offset = [o + k for o, k in zip(rec.offset, rec.kernel, strict=True)]
+            for name, rec in snap.series.items():
+                series = self._all if name == ALL else self._series(name)
+                if series is None:
+                    continue
+                series.ring.load(rec.ring)
+                for level_name, rows in rec.rows.items():
+                    if level_name in self.level_by_name:
+                        lv = self.level_by_name[level_name]
+                        for row in rows:
+                            series.history.rows[level_name].append(row[0] // 1000 // lv.interval,
+                                                                   tuple(row[1:13]), row[13], row[14])
+                series.history.restore_buffer(rec.buffer)
+            self._last_ts = snap.wall_ms or None
+            self._hold_until_ms = self._last_ts
+            if same_counters and same_boot:
+                self._last_mono = snap.mono

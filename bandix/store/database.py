@@ -1,0 +1,220 @@
+"""The history database: one SQLite file in --data-dir, WAL, one transaction per save.
+
+It holds what a restart needs (devices' offsets and counters, the realtime
+rings, the samples of the open buckets) and every closed history bucket within
+its level's retention. A database that is not bandix's is never touched; one
+that SQLite finds corrupt is moved aside, never deleted.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import time
+from array import array
+from pathlib import Path
+
+from .levels import Level
+from .traffic import DeviceRecord, SeriesRecord, Snapshot
+
+log = logging.getLogger(__name__)
+
+DB_NAME = "bandix.db"
+APPLICATION_ID = 0x62616E64  # "band"
+SCHEMA_VERSION = 1
+LEVEL_CODES = {"day": 0, "week": 1, "month": 2, "year": 3}
+_BUFFER_TYPES = ("q", "I", "I", "Q", "Q")  # History sample buffer: ts, rx, tx, rx bytes, tx bytes
+_STAT_COLUMNS = [f"{d}_{s}" for d in ("rx", "tx") for s in ("avg", "max", "min", "p90", "p95", "p99")]
+_BUCKET_COLUMNS = ["series", "level", "ts", *_STAT_COLUMNS, "rx_bytes", "tx_bytes"]
+
+SCHEMA = f"""
+CREATE TABLE meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID;
+CREATE TABLE devices (mac TEXT PRIMARY KEY, offsets BLOB NOT NULL, kernel BLOB NOT NULL,
+                      last_online_ms INTEGER NOT NULL, created_ms INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE series (id INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL, ring BLOB NOT NULL, buffer BLOB NOT NULL);
+CREATE TABLE buckets ({", ".join(f"{c} INTEGER NOT NULL" for c in _BUCKET_COLUMNS)},
+                      PRIMARY KEY (series, level, ts)) WITHOUT ROWID;
+PRAGMA application_id = {APPLICATION_ID};
+PRAGMA user_version = {SCHEMA_VERSION};
+"""
+
+
+class DatabaseUnavailable(Exception):
+    """History cannot be kept on disk; str() says why and what to do."""
+
+
+def _u64s(values: list[int]) -> bytes:
+    return array("Q", values).tobytes()
+
+
+def _from_u64s(raw: bytes) -> list[int]:
+    out = array("Q")
+    out.frombytes(raw)
+    return list(out)
+
+
+def pack_buffer(state: tuple[bytes, ...]) -> bytes:
+    return b"".join(state)
+
+
+def unpack_buffer(raw: bytes) -> tuple[bytes, ...]:
+    widths = [array(t).itemsize for t in _BUFFER_TYPES]
+    n, rest = divmod(len(raw), sum(widths))
+    if rest:
+        raise ValueError("truncated sample buffer")
+    out, at = [], 0
+    for w in widths:
+        out.append(raw[at : at + n * w])
+        at += n * w
+    return tuple(out)
+
+
+class HistoryDatabase:
+    def __init__(self, data_dir: Path, levels: tuple[Level, ...]) -> None:
+        self.path = Path(data_dir) / DB_NAME
+        self.levels = levels
+        self.watermarks: dict[str, int] = {}  # level → newest bucket stamp (ms) on disk
+        self._db: sqlite3.Connection | None = None
+
+    # -- opening ----------------------------------------------------------
+
+    def open(self) -> None:
+        """Open or create the database; DatabaseUnavailable if it cannot be used."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DatabaseUnavailable(f"cannot create {self.path.parent}: {exc.strerror}") from None
+        if not os.access(self.path.parent, os.W_OK):
+            raise DatabaseUnavailable(f"{self.path.parent} is not writable")
+        try:
+            self._connect()
+        except sqlite3.DatabaseError as exc:
+            self.close()
+            if isinstance(exc, sqlite3.OperationalError) and not self._looks_corrupt(exc):
+                raise DatabaseUnavailable(f"cannot open {self.path}: {exc}") from None
+            self._move_aside(str(exc))
+            try:
+                self._connect()
+            except sqlite3.DatabaseError as again:
+                self.close()
+                raise DatabaseUnavailable(f"cannot create {self.path}: {again}") from None
+
+    @staticmethod
+    def _looks_corrupt(exc: sqlite3.DatabaseError) -> bool:
+        text = str(exc).lower()
+        return "malformed" in text or "not a database" in text or "corrupt" in text
+
+    def _connect(self) -> None:
+        db = self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=5)
+        app_id = db.execute("PRAGMA application_id").fetchone()[0]
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        tables = db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        if app_id != APPLICATION_ID and (app_id != 0 or tables):
+            self.close()
+            raise DatabaseUnavailable(
+                f"{self.path} is not a bandix database; it was left untouched: "
+                "move it away or choose another --data-dir")
+        if app_id == APPLICATION_ID and version > SCHEMA_VERSION:
+            self.close()
+            raise DatabaseUnavailable(f"{self.path} was written by a newer bandix (schema {version})")
+        check = db.execute("PRAGMA quick_check").fetchone()[0]
+        if check != "ok":
+            raise sqlite3.DatabaseError(f"database disk image is malformed ({check})")
+        db.execute("PRAGMA journal_mode = WAL")
+        db.execute("PRAGMA synchronous = NORMAL")
+        if not tables:
+            db.executescript(SCHEMA)
+        for code, newest in db.execute("SELECT level, max(ts) FROM buckets GROUP BY level"):
+            name = next((n for n, c in LEVEL_CODES.items() if c == code), None)
+            if name:
+                self.watermarks[name] = newest * 1000
+
+    def _move_aside(self, reason: str) -> None:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        target = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
+        for suffix in ("", "-wal", "-shm"):
+            src = Path(str(self.path) + suffix)
+            if src.exists():
+                os.replace(src, Path(str(target) + suffix))
+        log.error("%s is corrupt (%s): moved it to %s and started a new one", self.path, reason, target)
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    # -- reading ----------------------------------------------------------
+
+    def load(self) -> tuple[Snapshot, dict[str, object]] | None:
+        """The saved state and its meta data, or None for a new database."""
+        db = self._db
+        meta = dict(db.execute("SELECT key, value FROM meta"))
+        if "wall_ms" not in meta:
+            return None
+        devices = [DeviceRecord(mac, _from_u64s(off), _from_u64s(kern), online, created)
+                   for mac, off, kern, online, created in db.execute(
+                       "SELECT mac, offsets, kernel, last_online_ms, created_ms FROM devices")]
+        now_s = int(meta["wall_ms"]) // 1000
+        series = {}
+        for sid, name, ring, buffer in db.execute("SELECT id, name, ring, buffer FROM series").fetchall():
+            rows: dict[str, list[list[int]]] = {}
+            for level in self.levels:
+                if level.name not in LEVEL_CODES:
+                    continue
+                oldest = now_s - level.retention_seconds
+                rows[level.name] = [
+                    [r[0] * 1000, *r[1:]] for r in db.execute(
+                        f"SELECT ts, {', '.join(_STAT_COLUMNS)}, rx_bytes, tx_bytes FROM buckets "
+                        "WHERE series = ? AND level = ? AND ts >= ? ORDER BY ts",
+                        (sid, LEVEL_CODES[level.name], oldest))]
+            series[name] = SeriesRecord(ring, unpack_buffer(buffer), rows)
+        snap = Snapshot(wall_ms=int(meta["wall_ms"]), mono=meta.get("mono"), devices=devices, series=series)
+        return snap, meta
+
+    # -- writing ----------------------------------------------------------
+
+    def save(self, snap: Snapshot, meta: dict[str, object]) -> None:
+        """Write one snapshot in one transaction; raises sqlite3/OSError errors."""
+        db = self._db
+        newest: dict[str, int] = {}
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                           [*meta.items(), ("wall_ms", snap.wall_ms), ("mono", snap.mono)])
+            if snap.rewrite_from_ms is not None:
+                db.execute("DELETE FROM buckets WHERE ts >= ?", (snap.rewrite_from_ms // 1000,))
+            for mac in snap.forgotten:
+                db.execute("DELETE FROM devices WHERE mac = ?", (mac,))
+                db.execute("DELETE FROM buckets WHERE series = (SELECT id FROM series WHERE name = ?)", (mac,))
+                db.execute("DELETE FROM series WHERE name = ?", (mac,))
+            db.executemany("INSERT OR REPLACE INTO devices VALUES (?, ?, ?, ?, ?)",
+                           [(d.mac, _u64s(d.offset), _u64s(d.kernel), d.last_online_ms, d.created_ms)
+                            for d in snap.devices])
+            insert = (f"INSERT OR REPLACE INTO buckets ({', '.join(_BUCKET_COLUMNS)}) "
+                      f"VALUES ({', '.join('?' * len(_BUCKET_COLUMNS))})")
+            for name, rec in snap.series.items():
+                db.execute("INSERT INTO series (name, ring, buffer) VALUES (?, ?, ?) "
+                           "ON CONFLICT(name) DO UPDATE SET ring = excluded.ring, buffer = excluded.buffer",
+                           (name, rec.ring, pack_buffer(rec.buffer)))
+                sid = db.execute("SELECT id FROM series WHERE name = ?", (name,)).fetchone()[0]
+                for level_name, rows in rec.rows.items():
+                    code = LEVEL_CODES.get(level_name)
+                    if code is None or not rows:
+                        continue
+                    db.executemany(insert, [(sid, code, r[0] // 1000, *r[1:]) for r in rows])
+                    newest[level_name] = max(newest.get(level_name, 0), rows[-1][0])
+            now_s = snap.wall_ms // 1000
+            for level in self.levels:
+                if level.name in LEVEL_CODES:
+                    db.execute("DELETE FROM buckets WHERE level = ? AND ts < ?",
+                               (LEVEL_CODES[level.name], now_s - level.retention_seconds))
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+        if snap.rewrite_from_ms is not None:
+            self.watermarks = {k: min(v, snap.rewrite_from_ms - 1) for k, v in self.watermarks.items()}
+        for name, stamp in newest.items():
+            self.watermarks[name] = max(self.watermarks.get(name, 0), stamp)
