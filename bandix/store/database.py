@@ -26,7 +26,7 @@ SCHEMA_VERSION = 1
 LEVEL_CODES = {"day": 0, "week": 1, "month": 2, "year": 3}
 _BUFFER_TYPES = ("q", "I", "I", "Q", "Q")  # History sample buffer: ts, rx, tx, rx bytes, tx bytes
 _STAT_COLUMNS = [f"{d}_{s}" for d in ("rx", "tx") for s in ("avg", "max", "min", "p90", "p95", "p99")]
-_BUCKET_COLUMNS = ["series", "level", "ts", *_STAT_COLUMNS, "rx_bytes", "tx_bytes"]
+_BUCKET_COLUMNS = ["series", "level", "idx", *_STAT_COLUMNS, "rx_bytes", "tx_bytes"]  # idx = stamp // interval
 
 SCHEMA = f"""
 CREATE TABLE meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID;
@@ -34,7 +34,7 @@ CREATE TABLE devices (mac TEXT PRIMARY KEY, offsets BLOB NOT NULL, kernel BLOB N
                       last_online_ms INTEGER NOT NULL, created_ms INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE series (id INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL, ring BLOB NOT NULL, buffer BLOB NOT NULL);
 CREATE TABLE buckets ({", ".join(f"{c} INTEGER NOT NULL" for c in _BUCKET_COLUMNS)},
-                      PRIMARY KEY (series, level, ts)) WITHOUT ROWID;
+                      PRIMARY KEY (series, level, idx)) WITHOUT ROWID;
 PRAGMA application_id = {APPLICATION_ID};
 PRAGMA user_version = {SCHEMA_VERSION};
 """
@@ -74,7 +74,7 @@ class HistoryDatabase:
     def __init__(self, data_dir: Path, levels: tuple[Level, ...]) -> None:
         self.path = Path(data_dir) / DB_NAME
         self.levels = levels
-        self.watermarks: dict[str, int] = {}  # level → newest bucket stamp (ms) on disk
+        self.watermarks: dict[str, int] = {}  # level → newest bucket index on disk
         self._db: sqlite3.Connection | None = None
 
     # -- opening ----------------------------------------------------------
@@ -125,10 +125,10 @@ class HistoryDatabase:
         db.execute("PRAGMA synchronous = NORMAL")
         if not tables:
             db.executescript(SCHEMA)
-        for code, newest in db.execute("SELECT level, max(ts) FROM buckets GROUP BY level"):
+        for code, newest in db.execute("SELECT level, max(idx) FROM buckets GROUP BY level"):
             name = next((n for n, c in LEVEL_CODES.items() if c == code), None)
             if name:
-                self.watermarks[name] = newest * 1000
+                self.watermarks[name] = newest
 
     def _move_aside(self, reason: str) -> None:
         stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -156,18 +156,14 @@ class HistoryDatabase:
                    for mac, off, kern, online, created in db.execute(
                        "SELECT mac, offsets, kernel, last_online_ms, created_ms FROM devices")]
         now_s = int(meta["wall_ms"]) // 1000
+        query = (f"SELECT idx, {', '.join(_STAT_COLUMNS)}, rx_bytes, tx_bytes FROM buckets "
+                 "WHERE series = ? AND level = ? AND idx >= ? ORDER BY idx")
         series = {}
         for sid, name, ring, buffer in db.execute("SELECT id, name, ring, buffer FROM series").fetchall():
-            rows: dict[str, list[list[int]]] = {}
-            for level in self.levels:
-                if level.name not in LEVEL_CODES:
-                    continue
-                oldest = now_s - level.retention_seconds
-                rows[level.name] = [
-                    [r[0] * 1000, *r[1:]] for r in db.execute(
-                        f"SELECT ts, {', '.join(_STAT_COLUMNS)}, rx_bytes, tx_bytes FROM buckets "
-                        "WHERE series = ? AND level = ? AND ts >= ? ORDER BY ts",
-                        (sid, LEVEL_CODES[level.name], oldest))]
+            # Cursors, consumed by the store as it loads: no list of every bucket in between.
+            rows = {level.name: db.execute(query, (sid, LEVEL_CODES[level.name],
+                                                   (now_s - level.retention_seconds) // level.interval))
+                    for level in self.levels if level.name in LEVEL_CODES}
             series[name] = SeriesRecord(ring, unpack_buffer(buffer), rows)
         snap = Snapshot(wall_ms=int(meta["wall_ms"]), mono=meta.get("mono"), devices=devices, series=series)
         return snap, meta
@@ -183,7 +179,9 @@ class HistoryDatabase:
             db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
                            [*meta.items(), ("wall_ms", snap.wall_ms), ("mono", snap.mono)])
             if snap.rewrite_from_ms is not None:
-                db.execute("DELETE FROM buckets WHERE ts >= ?", (snap.rewrite_from_ms // 1000,))
+                for level in self._coded_levels():
+                    db.execute("DELETE FROM buckets WHERE level = ? AND idx >= ?",
+                               (LEVEL_CODES[level.name], snap.rewrite_from_ms // 1000 // level.interval))
             for mac in snap.forgotten:
                 db.execute("DELETE FROM devices WHERE mac = ?", (mac,))
                 db.execute("DELETE FROM buckets WHERE series = (SELECT id FROM series WHERE name = ?)", (mac,))
@@ -198,23 +196,29 @@ class HistoryDatabase:
                            "ON CONFLICT(name) DO UPDATE SET ring = excluded.ring, buffer = excluded.buffer",
                            (name, rec.ring, pack_buffer(rec.buffer)))
                 sid = db.execute("SELECT id FROM series WHERE name = ?", (name,)).fetchone()[0]
-                for level_name, rows in rec.rows.items():
+                for level_name, records in rec.rows.items():
                     code = LEVEL_CODES.get(level_name)
-                    if code is None or not rows:
+                    records = list(records)
+                    if code is None or not records:
                         continue
-                    db.executemany(insert, [(sid, code, r[0] // 1000, *r[1:]) for r in rows])
-                    newest[level_name] = max(newest.get(level_name, 0), rows[-1][0])
+                    db.executemany(insert, [(sid, code, *r) for r in records])
+                    newest[level_name] = max(newest.get(level_name, -1), records[-1][0])
             now_s = snap.wall_ms // 1000
-            for level in self.levels:
-                if level.name in LEVEL_CODES:
-                    db.execute("DELETE FROM buckets WHERE level = ? AND ts < ?",
-                               (LEVEL_CODES[level.name], now_s - level.retention_seconds))
+            for level in self._coded_levels():
+                db.execute("DELETE FROM buckets WHERE level = ? AND idx < ?",
+                           (LEVEL_CODES[level.name], (now_s - level.retention_seconds) // level.interval))
             db.execute("COMMIT")
         except BaseException:
             if db.in_transaction:
                 db.execute("ROLLBACK")
             raise
         if snap.rewrite_from_ms is not None:
-            self.watermarks = {k: min(v, snap.rewrite_from_ms - 1) for k, v in self.watermarks.items()}
-        for name, stamp in newest.items():
-            self.watermarks[name] = max(self.watermarks.get(name, 0), stamp)
+            for level in self._coded_levels():
+                first_stale = snap.rewrite_from_ms // 1000 // level.interval
+                if level.name in self.watermarks:
+                    self.watermarks[level.name] = min(self.watermarks[level.name], first_stale - 1)
+        for name, idx in newest.items():
+            self.watermarks[name] = max(self.watermarks.get(name, -1), idx)
+
+    def _coded_levels(self) -> list[Level]:
+        return [level for level in self.levels if level.name in LEVEL_CODES]

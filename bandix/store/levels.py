@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import bisect
 from array import array
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from .stats import summarize
@@ -101,6 +102,31 @@ class LevelRows:
             self._size -= 1
             dropped += 1
         return dropped
+
+    def records(self, since_idx: int = 0) -> list[tuple[int, ...]]:
+        """(idx, 12 statistics, rx_bytes, tx_bytes) of buckets from since_idx on, oldest first."""
+        out = []
+        for k in range(self._size):
+            pos = self._pos(k)
+            if self._idx[pos] >= since_idx:
+                out.append((self._idx[pos], *self._stats[pos * 2 * STATS : (pos + 1) * 2 * STATS],
+                            self._bytes[pos * 2], self._bytes[pos * 2 + 1]))
+        return out
+
+    def load(self, records: Iterable[Sequence[int]]) -> None:
+        """Bulk load of records() tuples, oldest first, into an empty level (start-up)."""
+        if self._size:
+            raise ValueError("load() needs an empty level")
+        for r in records:
+            self._idx.append(r[0])
+            self._stats.extend(r[1 : 1 + 2 * STATS])
+            self._bytes.extend(r[1 + 2 * STATS :])
+        excess = len(self._idx) - self.capacity
+        if excess > 0:
+            del self._idx[:excess]
+            del self._stats[: excess * 2 * STATS]
+            del self._bytes[: excess * 2]
+        self._size = len(self._idx)
 
     def rows(self, interval: int, since_idx: int = 0) -> list[list[int]]:
         """API rows: [ts_ms, rx avg max min p90 p95 p99, tx avg ... p99, rx_bytes, tx_bytes]."""

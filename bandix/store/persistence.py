@@ -49,16 +49,16 @@ class Persistence:
             return
         try:
             loaded = self._db.load()
+            if loaded:
+                snap, meta = loaded
+                same_counters = meta.get("pin_generation") == self._meta["pin_generation"]
+                same_boot = meta.get("boot_id") == self._meta["boot_id"]
+                self._store.restore(snap, same_counters=same_counters, same_boot=same_boot)
+                log.info("restored history of %d devices from %s (%s)", len(snap.devices), self._db.path,
+                         "counters continue" if same_counters else "pinned counters were lost: totals carried over")
         except (sqlite3.DatabaseError, ValueError) as exc:
             log.error("cannot read the saved history in %s (%s): starting without it", self._db.path, exc)
-            loaded = None
-        if loaded:
-            snap, meta = loaded
-            same_counters = meta.get("pin_generation") == self._meta["pin_generation"]
-            same_boot = meta.get("boot_id") == self._meta["boot_id"]
-            self._store.restore(snap, same_counters=same_counters, same_boot=same_boot)
-            log.info("restored history of %d devices from %s (%s)", len(snap.devices), self._db.path,
-                     "counters continue" if same_counters else "pinned counters were lost: totals carried over")
+            self._store.reset()
         self.available = True
         self._thread = threading.Thread(target=self._writer, name="history-writer", daemon=True)
         self._thread.start()

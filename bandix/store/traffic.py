@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from .levels import DEFAULT_LEVELS, History, Level
@@ -88,7 +89,8 @@ class DeviceRecord:
 class SeriesRecord:
     ring: bytes
     buffer: tuple[bytes, ...]
-    rows: dict[str, list[list[int]]]  # level → API rows (all, or those newer than a watermark)
+    # level → LevelRows.records() tuples: all of them, or those past a watermark
+    rows: dict[str, Iterable[Sequence[int]]]
 
 
 @dataclass
@@ -120,16 +122,21 @@ class TrafficStore:
         # they hold at the first reading is new traffic, not unknown history.
         self.fresh_counters = fresh_counters
         self._lock = threading.Lock()
-        self._devices: dict[str, Device] = {}
-        self._all = Series(retention_seconds, levels)
-        self._last_mono: float | None = None
-        self._last_ts: int | None = None
-        self._next_forget_check = 0
-        self._forgotten: list[str] = []  # for the kernel's slots (take_forgotten)
-        self._forgotten_unsaved: list[str] = []  # for the database (snapshot)
-        self._rewrite_from_ms: int | None = None
-        self._hold_until_ms: int | None = None
-        self._hold_deadline: float | None = None
+        self.reset()
+
+    def reset(self) -> None:
+        """Back to empty (also after a restore that failed half way)."""
+        with self._lock:
+            self._devices: dict[str, Device] = {}
+            self._all = Series(self.retention_seconds, self.levels)
+            self._last_mono: float | None = None
+            self._last_ts: int | None = None
+            self._next_forget_check = 0
+            self._forgotten: list[str] = []  # for the kernel's slots (take_forgotten)
+            self._forgotten_unsaved: list[str] = []  # for the database (snapshot)
+            self._rewrite_from_ms: int | None = None
+            self._hold_until_ms: int | None = None
+            self._hold_deadline: float | None = None
 
     def _new_device(self, mac: str, ts_ms: int) -> Device:
         dev = self._devices[mac] = Device(mac, Series(self.retention_seconds, self.levels), created_ms=ts_ms)
@@ -267,14 +274,12 @@ class TrafficStore:
 
     # -- persistence ------------------------------------------------------
 
-    def snapshot(self, since_ms: dict[str, int]) -> Snapshot:
-        """A copy for the database: bucket rows newer than since_ms[level] only."""
+    def snapshot(self, since_idx: dict[str, int]) -> Snapshot:
+        """A copy for the database: buckets with an index above since_idx[level] only."""
         with self._lock:
             def record(series: Series) -> SeriesRecord:
-                rows = {}
-                for lv in self.levels:
-                    after = since_ms.get(lv.name, -1) // 1000 // lv.interval
-                    rows[lv.name] = series.history.rows[lv.name].rows(lv.interval, after + 1)
+                rows = {lv.name: series.history.rows[lv.name].records(since_idx.get(lv.name, -1) + 1)
+                        for lv in self.levels}
                 return SeriesRecord(series.ring.dump(), series.history.buffer_state(), rows)
 
             snap = Snapshot(
@@ -310,12 +315,9 @@ class TrafficStore:
                 if series is None:
                     continue
                 series.ring.load(rec.ring)
-                for level_name, rows in rec.rows.items():
+                for level_name, records in rec.rows.items():
                     if level_name in self.level_by_name:
-                        lv = self.level_by_name[level_name]
-                        for row in rows:
-                            series.history.rows[level_name].append(row[0] // 1000 // lv.interval,
-                                                                   tuple(row[1:13]), row[13], row[14])
+                        series.history.rows[level_name].load(records)
                 series.history.restore_buffer(rec.buffer)
             self._last_ts = snap.wall_ms or None
             self._hold_until_ms = self._last_ts

@@ -1,0 +1,196 @@
+"""Figure 3: the daemon with 250 devices, and a month of their history.
+
+Devices are simulated where the daemon reads them: a thread writes 250 MACs'
+growing counters into the pinned dev_slots map once a second, exactly as the
+TC programs would leave them. The month of history is generated into the
+database with the daemon's own storage code, every bucket busy (the worst
+case), and the daemon then loads it at start.
+"""
+
+from __future__ import annotations
+
+import random
+import statistics
+import struct
+import threading
+import time
+from pathlib import Path
+
+from bandix.bpf import layout
+from bandix.bpf.maps import open_pinned
+from bandix.store.database import HistoryDatabase
+from bandix.store.levels import DEFAULT_LEVELS, STATS
+from bandix.store.persistence import boot_id
+from bandix.store.realtime import Ring
+from bandix.store.traffic import ALL, DeviceRecord, SeriesRecord, Snapshot
+from tests.bandixd import Bandix, http_get
+from tests.vrouter import VirtualRouter
+
+DEVICES = 250
+MONTH_S = 30 * 86400
+MEASURE_S = 20
+
+
+class FakeDevices:
+    """250 devices' counters, written into the real per-CPU slot table every second."""
+
+    def __init__(self, pin_dir: Path, n: int = DEVICES) -> None:
+        self.slots = open_pinned(str(pin_dir / layout.MAP_DEV_SLOTS), "dev_slots", 4, 72, percpu=True)
+        taken = {i for i in range(layout.SLOTS)
+                 if self.slots.lookup(struct.pack("=I", i)).strip(b"\0")}  # real devices' slots
+        self.indexes = [i for i in range(layout.SLOTS) if i not in taken][:n]
+        self.macs = [bytes([0x02, 0xBE, 0, 0, i >> 8, i & 0xFF]) for i in range(n)]
+        rng = random.Random(1)
+        self.rates = [[rng.randrange(1, 200_000) for _ in range(4)] for _ in range(n)]  # bytes/s per counter
+        self.counters = [[0] * 8 for _ in range(n)]
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _write(self) -> None:
+        pad = bytes(self.slots.stride * (self.slots.ncpus - 1))
+        for idx, mac, rates, c in zip(self.indexes, self.macs, self.rates, self.counters, strict=True):
+            for k in range(4):
+                c[2 * k] += rates[k]
+                c[2 * k + 1] += rates[k] // 500 + 1
+            value = mac + struct.pack("=H8Q", 1, *c) + pad
+            self.slots.update(struct.pack("=I", idx), value)
+
+    def _run(self) -> None:
+        while not self._stop.wait(1.0):
+            self._write()
+
+    def start(self) -> None:
+        self._write()
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.slots.close()
+
+
+def _cpu_s(pid: int) -> float:
+    import os
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def measure(daemon: Bandix, seconds: float = MEASURE_S) -> tuple[float, float]:
+    """(CPU share of one core, RSS in MB) of the daemon over `seconds`."""
+    pid = daemon.proc.pid
+    cpu0, t0 = _cpu_s(pid), time.monotonic()
+    time.sleep(seconds)
+    return (_cpu_s(pid) - cpu0) / (time.monotonic() - t0), _rss_mb(pid)
+
+
+def _bucket_rows(rng: random.Random, level, now_s: int, base: int) -> list[tuple[int, ...]]:
+    count = min(level.capacity, MONTH_S // level.interval)
+    top = now_s // level.interval
+    rows = []
+    for idx in range(top - count, top):
+        stats = []
+        for _ in range(2):
+            avg = int(base * rng.uniform(0.3, 1.7))
+            stats += [avg, avg * 3, avg // 10, avg * 2, int(avg * 2.4), int(avg * 2.8)]
+        rows.append((idx, *stats, stats[0] * level.interval, stats[STATS] * level.interval))
+    return rows
+
+
+def write_month(data_dir: Path, fake: FakeDevices, generation: int) -> Path:
+    """A database holding a month of history for every fake device and for all."""
+    rng = random.Random(2)
+    now_ms = int(time.time() * 1000)
+    db = HistoryDatabase(data_dir, DEFAULT_LEVELS)
+    db.open()
+    meta = {"pin_generation": f"{generation:016x}", "boot_id": boot_id()}
+    names = [":".join(f"{b:02x}" for b in m) for m in fake.macs] + [ALL]
+    for start in range(0, len(names), 10):
+        chunk = names[start : start + 10]
+        series, devices = {}, []
+        for name in chunk:
+            ring = Ring(600)
+            for k in range(600):
+                ring.append(now_ms - (600 - k) * 1000, [1000] * 4, [k * 1000] * 4)
+            rows = {lv.name: _bucket_rows(rng, lv, now_ms // 1000, rng.randrange(100, 500_000))
+                    for lv in DEFAULT_LEVELS}
+            series[name] = SeriesRecord(ring.dump(), (b"",) * 5, rows)
+            if name != ALL:
+                c = fake.counters[names.index(name)]
+                devices.append(DeviceRecord(name, [0] * 8, list(c), now_ms, now_ms - MONTH_S * 1000))
+        db.save(Snapshot(now_ms, time.monotonic(), devices, series), meta)
+    db.close()
+    return db.path
+
+
+def _get_ms(daemon: Bandix, path: str, n: int = 15) -> float:
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        status, _, _ = http_get(daemon.ns, path, daemon.port)
+        times.append((time.perf_counter() - t0) * 1000)
+        assert status == 200, path
+    return statistics.median(times)
+
+
+def history_figures(vr: VirtualRouter, pin_dir: Path, log_dir: Path) -> None:
+    print(f"\n3. The daemon with {DEVICES} devices (counters written into the pinned slot table once a second)")
+    flags = ["--iface", "br-lan", "--enable-traffic"]
+    d = Bandix(vr.router, flags, pin_dir, name="bench-history")
+    d.log_path = log_dir / "history-1.log"
+    d.start()
+    fake = None
+    try:
+        cpu1, rss1 = measure(d, 10)
+        fake = FakeDevices(pin_dir)
+        fake.start()
+        time.sleep(3)
+        cpu250, rss250 = measure(d)
+        shown = len(d.devices())
+        generation = _generation(pin_dir)
+        d.stop()
+        data_dir = log_dir / "data"
+        t0 = time.monotonic()
+        db_path = write_month(data_dir, fake, generation)
+        written_s = time.monotonic() - t0
+        size = sum(p.stat().st_size for p in data_dir.iterdir())
+        d = Bandix(vr.router, [*flags, "--traffic-persist-history", "--data-dir", str(data_dir),
+                               "--traffic-flush-interval-seconds", "3600"], pin_dir, name="bench-history")
+        d.log_path = log_dir / "history-2.log"
+        t0 = time.monotonic()
+        d.start(timeout=300)
+        load_s = time.monotonic() - t0
+        time.sleep(2)
+        cpu_hist, rss_hist = measure(d)
+        one = fake.macs[0].hex(":")
+        one_ms, all_ms = _get_ms(d, f"/api/traffic/metrics/month?mac={one}"), _get_ms(d, "/api/traffic/metrics/month")
+        rows = len(d.get(f"/api/traffic/metrics/month?mac={one}")[1]["data"]["metrics"])
+    finally:
+        if fake:
+            fake.stop()
+        d.stop()
+    per_dev = (rss_hist - rss250) * 1024 / DEVICES
+    print(f"   {'':28} {'1 device':>10} {f'{DEVICES} devices':>12} {'+ a month of history':>21}")
+    print(f"   {'daemon RSS (MB)':28} {rss1:10.1f} {rss250:12.1f} {rss_hist:21.1f}")
+    print(f"   {'daemon CPU (% of one core)':28} {cpu1:10.2%} {cpu250:12.2%} {cpu_hist:21.2%}")
+    print(f"   devices in the API: {shown}; memory per device: {(rss250 - rss1) * 1024 / DEVICES:.0f} KB live, "
+          f"{per_dev:.0f} KB more with a month of history (every bucket busy)")
+    print(f"   database after a simulated month: {size / 1e6:.1f} MB = {size / DEVICES / 1e3:.0f} KB per device "
+          f"({db_path.name}; written in {written_s:.1f} s, loaded at start in {load_s:.1f} s)")
+    print(f"   GET /api/traffic/metrics/month: one device {one_ms:.1f} ms, all devices {all_ms:.1f} ms "
+          f"(median of 15; {rows} buckets)")
+
+
+def _generation(pin_dir: Path) -> int:
+    control = open_pinned(str(pin_dir / layout.MAP_CONTROL), "control", 4, 4)
+    try:
+        lo, hi = (struct.unpack("=I", control.lookup(struct.pack("=I", s)))[0] for s in layout.CONTROL_GENERATION)
+    finally:
+        control.close()
+    return hi << 32 | lo
