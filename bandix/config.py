@@ -1,26 +1,36 @@
-"""Daemon options: their defaults, their validation, and the argument parser.
+"""Daemon options: defaults, then `config bandix 'config'` in the UCI file, then
+command-line flags, each overriding the one before.
 
-The flags follow the upstream bandix command line so that scripts and init
-files written for it keep working; bandix adds --listen, --bpf-object,
---config-dir, --additional-subnets and --pin-dir.
+The flags follow the upstream bandix command line so that scripts written for
+it keep working; bandix adds --listen, --bpf-object, --config-dir,
+--additional-subnets, --leases-file and --pin-dir.
 """
 
 from __future__ import annotations
 
 import argparse
 import ipaddress
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
 
+from . import uci
 from .bpf.loader import DEFAULT_PIN_DIR
 from .store.levels import DEFAULT_LEVELS, Level, check_levels
 
 LOG_LEVELS = ("trace", "debug", "info", "warn", "error")
+TRACE = 5
+LOG_LEVEL_NUMBERS = {"trace": TRACE, "debug": 10, "info": 20, "warn": 30, "error": 40}
+DEFAULT_CONFIG_DIR = "/etc/config"
+UCI_PACKAGE = "bandix"
+UCI_SECTION = "config"
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 @dataclass
 class Options:
-    ifaces: list[str]
+    ifaces: list[str] = field(default_factory=list)
     port: int = 8686
     listen: str = "127.0.0.1"
     data_dir: str = "bandix-data"
@@ -35,20 +45,30 @@ class Options:
     dns_max_records: int = 10000
     enable_connection: bool = False
     bpf_object: str | None = None
-    config_dir: str | None = None
+    config_dir: str = DEFAULT_CONFIG_DIR
     additional_subnets: list[Network] = field(default_factory=list)
+    leases_file: str = "/tmp/dhcp.leases"
     pin_dir: str = DEFAULT_PIN_DIR
     levels: tuple[Level, ...] = DEFAULT_LEVELS
+    cli: dict[str, Any] = field(default_factory=dict, repr=False)  # set on the command line: wins over UCI
+
+    @property
+    def uci_path(self) -> Path:
+        return Path(self.config_dir) / UCI_PACKAGE
 
 
-def _int_range(lo: int, hi: int):
+class ConfigError(ValueError):
+    """A bad value in the UCI file; str() names the file and option."""
+
+
+def _int_range(lo: int, hi: int) -> Callable[[str], int]:
     def parse(text: str) -> int:
         try:
-            value = int(text, 10)
+            value = int(text.strip(), 10)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+            raise ValueError(f"{text!r} is not a whole number") from None
         if not lo <= value <= hi:
-            raise argparse.ArgumentTypeError(f"{value} is outside {lo}..{hi}")
+            raise ValueError(f"{value} is outside {lo}..{hi}")
         return value
 
     return parse
@@ -57,42 +77,103 @@ def _int_range(lo: int, hi: int):
 def _iface(text: str) -> str:
     # Linux interface names: 1..15 bytes, no '/', no whitespace.
     if not 0 < len(text.encode()) <= 15 or "/" in text or any(c.isspace() for c in text) or text in (".", ".."):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a valid interface name")
+        raise ValueError(f"{text!r} is not a valid interface name")
     return text
 
 
 def _subnets(text: str) -> list[Network]:
     out = []
-    for part in filter(None, (p.strip() for p in text.split(","))):
+    for part in filter(None, (p.strip() for p in text.replace(" ", ",").split(","))):
         try:
             out.append(ipaddress.ip_network(part, strict=False))
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{part!r} is not an IPv4 or IPv6 prefix (e.g. 10.8.0.0/24)") from None
+            raise ValueError(f"{part!r} is not an IPv4 or IPv6 prefix (e.g. 10.8.0.0/24)") from None
     return out
-
-
-def _level_seconds(text: str) -> tuple[Level, ...]:
-    """Test-only: short buckets, e.g. 2,4,10,20 or with capacities 1:5,2:5,4:5,8:2."""
-    try:
-        parts = text.split(",")
-        if len(parts) != len(DEFAULT_LEVELS):
-            raise ValueError(f"give {len(DEFAULT_LEVELS)} intervals")
-        levels = []
-        for lv, part in zip(DEFAULT_LEVELS, parts, strict=True):
-            seconds, _, capacity = part.partition(":")
-            levels.append(Level(lv.name, int(seconds), int(capacity) if capacity else lv.capacity))
-        levels = tuple(levels)
-        check_levels(levels)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    return levels
 
 
 def _address(text: str) -> str:
     try:
         return str(ipaddress.ip_address(text))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an IP address") from None
+        raise ValueError(f"{text!r} is not an IP address") from None
+
+
+def _log_level(text: str) -> str:
+    if text not in LOG_LEVELS:
+        raise ValueError(f"{text!r} is not one of {', '.join(LOG_LEVELS)}")
+    return text
+
+
+def _bool(text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("1", "yes", "on", "true", "enabled"):
+        return True
+    if value in ("0", "no", "off", "false", "disabled"):
+        return False
+    raise ValueError(f"{text!r} is not a boolean (0 or 1)")
+
+
+def _level_seconds(text: str) -> tuple[Level, ...]:
+    """Test-only: short buckets, e.g. 2,4,10,20 or with capacities 1:5,2:5,4:5,8:2."""
+    parts = text.split(",")
+    if len(parts) != len(DEFAULT_LEVELS):
+        raise ValueError(f"give {len(DEFAULT_LEVELS)} intervals")
+    levels = []
+    for lv, part in zip(DEFAULT_LEVELS, parts, strict=True):
+        seconds, _, capacity = part.partition(":")
+        levels.append(Level(lv.name, int(seconds), int(capacity) if capacity else lv.capacity))
+    check_levels(tuple(levels))
+    return tuple(levels)
+
+
+# field: (UCI option or None, parser of one UCI/flag string)
+_UCI: dict[str, tuple[str | None, Callable[[str], Any]]] = {
+    "ifaces": ("iface", _iface),  # a list; each value parsed
+    "port": ("port", _int_range(1, 65535)),
+    "listen": ("listen", _address),
+    "data_dir": ("data_dir", str),
+    "log_level": ("log_level", _log_level),
+    "tc_priority": ("tc_priority", _int_range(0, 65535)),
+    "web_log": ("web_log", _bool),
+    "enable_traffic": ("traffic_enabled", _bool),
+    "traffic_retention_seconds": ("traffic_retention_seconds", _int_range(1, 86400)),
+    "traffic_flush_interval_seconds": ("traffic_flush_interval_seconds", _int_range(1, 86400)),
+    "traffic_persist_history": ("traffic_persist_history", _bool),
+    "enable_dns": ("dns_enabled", _bool),
+    "dns_max_records": ("dns_max_records", _int_range(1, 10_000_000)),
+    "enable_connection": ("connection_enabled", _bool),
+    "additional_subnets": ("additional_subnets", _subnets),
+    "leases_file": ("leases_file", str),
+}
+LIST_OPTIONS = {"ifaces", "additional_subnets"}
+
+
+def from_uci(section: uci.Section | None, path: Path) -> dict[str, Any]:
+    """The daemon options a `config bandix 'config'` section sets."""
+    out: dict[str, Any] = {}
+    if section is None:
+        return out
+    for name, (option, parse) in _UCI.items():
+        if option is None or section.get(option) is None:
+            continue
+        try:
+            if name == "ifaces":
+                out[name] = [parse(v) for v in section.get_list(option)]
+            elif name == "additional_subnets":
+                out[name] = [n for v in section.get_list(option) for n in parse(v)]
+            else:
+                out[name] = parse(section.get(option))
+        except ValueError as exc:
+            raise ConfigError(f"{path}: option {option}: {exc}") from None
+    return out
+
+
+def merge(cli: dict[str, Any], uci_file: uci.UciFile | None, path: Path) -> Options:
+    """Defaults < UCI < command line."""
+    section = uci_file.named(UCI_SECTION) if uci_file else None
+    values = {**from_uci(section, path), **cli}
+    known = {f.name for f in fields(Options)}
+    return Options(**{k: v for k, v in values.items() if k in known}, cli=dict(cli))
 
 
 EXAMPLES = """\
@@ -105,55 +186,75 @@ examples:
         expose the API on every address (the default is loopback only)
   bandix --iface br-lan --enable-traffic --additional-subnets 10.8.0.0/24,fd00:8::/64
         count traffic to a VPN subnet as LAN, not WAN
-  bandix --iface br-lan --enable-traffic --tc-priority 1
-        run before other TC programs on the interface (0 = kernel picks)
+  bandix --config-dir /etc/config
+        everything from `config bandix 'config'` in /etc/config/bandix (flags win)
 
 signals: SIGTERM/SIGINT stop (filters removed, counters kept pinned);
-SIGUSR2 stops for a restart (programs stay attached and keep counting).
+SIGUSR2 stops for a restart (programs stay attached and keep counting);
+SIGHUP reads the UCI file again (limits, bindings, log level, subnets, leases).
 """
+
+
+def _flag(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    def wrapped(text: str) -> Any:
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return wrapped
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="bandix",
+        prog="bandix", argument_default=argparse.SUPPRESS,
         description="Per-device traffic monitor for routers: eBPF counters on the LAN interface, "
-        "served as a JSON API.",
-        epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "served as a JSON API. Options come from the UCI file, flags override them.",
+        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--iface", dest="ifaces", action="append", type=_iface, required=True, metavar="IFACE",
-                   help="LAN interface to monitor; repeat for several bridges")
-    p.add_argument("--port", type=_int_range(1, 65535), default=8686, help="API port (default 8686)")
-    p.add_argument("--listen", type=_address, default="127.0.0.1",
+    p.add_argument("--iface", dest="ifaces", action="append", type=_flag(_iface), metavar="IFACE",
+                   help="LAN interface to monitor; repeat for several bridges (UCI: list iface)")
+    p.add_argument("--port", type=_flag(_int_range(1, 65535)), help="API port (default 8686)")
+    p.add_argument("--listen", type=_flag(_address),
                    help="API address (default 127.0.0.1; LuCI reaches it through rpcd)")
-    p.add_argument("--data-dir", default="bandix-data", help="data directory (default bandix-data)")
-    p.add_argument("--log-level", choices=LOG_LEVELS, default="info", help="log level (default info)")
-    p.add_argument("--tc-priority", type=_int_range(0, 65535), default=0,
+    p.add_argument("--data-dir", help="data directory (default bandix-data)")
+    p.add_argument("--log-level", type=_flag(_log_level), help="trace, debug, info, warn or error (default info)")
+    p.add_argument("--tc-priority", type=_flag(_int_range(0, 65535)),
                    help="TC filter priority, lower runs first; 0 lets the kernel choose (default 0)")
     p.add_argument("--web-log", action="store_true", help="log every API request")
     p.add_argument("--enable-traffic", action="store_true", help="enable per-device traffic accounting")
-    p.add_argument("--traffic-retention-seconds", type=_int_range(1, 86400), default=600,
+    p.add_argument("--traffic-retention-seconds", type=_flag(_int_range(1, 86400)),
                    help="seconds of one-second samples kept for /api/traffic/metrics (default 600)")
-    p.add_argument("--traffic-flush-interval-seconds", type=_int_range(1, 86400), default=600,
+    p.add_argument("--traffic-flush-interval-seconds", type=_flag(_int_range(1, 86400)),
                    help="how often history is written to disk (default 600)")
     p.add_argument("--traffic-persist-history", action="store_true", help="keep traffic history on disk")
     p.add_argument("--enable-dns", action="store_true", help="enable DNS monitoring")
-    p.add_argument("--dns-max-records", type=_int_range(1, 10_000_000), default=10000,
+    p.add_argument("--dns-max-records", type=_flag(_int_range(1, 10_000_000)),
                    help="DNS records kept in memory (default 10000)")
     p.add_argument("--enable-connection", action="store_true", help="enable connection statistics")
     p.add_argument("--bpf-object", help="BPF object to load (default /lib/bpf/bandix.o, then the build tree)")
-    p.add_argument("--config-dir",
-                   help="directory of the UCI file 'bandix' (accepted; UCI configuration is not read yet)")
-    p.add_argument("--additional-subnets", type=_subnets, default=[], metavar="PREFIX[,PREFIX...]",
+    p.add_argument("--config-dir", help=f"directory of the UCI file 'bandix' (default {DEFAULT_CONFIG_DIR})")
+    p.add_argument("--additional-subnets", type=_flag(_subnets), metavar="PREFIX[,PREFIX...]",
                    help="extra prefixes counted as LAN, comma-separated")
-    p.add_argument("--pin-dir", default=DEFAULT_PIN_DIR,
-                   help=f"where the counter maps are pinned (default {DEFAULT_PIN_DIR})")
+    p.add_argument("--leases-file", help="dnsmasq leases for hostnames (default /tmp/dhcp.leases)")
+    p.add_argument("--pin-dir", help=f"where the counter maps are pinned (default {DEFAULT_PIN_DIR})")
     # Tests only: history levels with short buckets so rollups happen in seconds.
-    p.add_argument("--test-level-seconds", dest="levels", type=_level_seconds, default=DEFAULT_LEVELS,
-                   help=argparse.SUPPRESS)
+    p.add_argument("--test-level-seconds", dest="levels", type=_flag(_level_seconds), help=argparse.SUPPRESS)
     return p
 
 
 def parse_args(argv: list[str] | None = None) -> Options:
-    ns = build_parser().parse_args(argv)
-    return Options(**vars(ns))
+    """Flags plus the UCI file; exits 2 with a message on a bad value in either."""
+    parser = build_parser()
+    cli = vars(parser.parse_args(argv))
+    config_dir = cli.get("config_dir", DEFAULT_CONFIG_DIR)
+    path = Path(config_dir) / UCI_PACKAGE
+    try:
+        opts = merge(cli, uci.load(path), path)
+    except (uci.UciSyntaxError, ConfigError) as exc:
+        parser.exit(2, f"bandix: error: {exc}\n")
+    except OSError as exc:
+        parser.exit(2, f"bandix: error: cannot read {path}: {exc.strerror}\n")
+    if not opts.ifaces:
+        parser.error("no LAN interface: pass --iface or set it in UCI (uci add_list bandix.config.iface=br-lan)")
+    return opts

@@ -8,6 +8,7 @@ the programs are attached, so a refused start leaves the datapath untouched.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 import time
@@ -15,12 +16,13 @@ from pathlib import Path
 
 from pyroute2 import IPRoute
 
-from . import preflight
-from .api.app import create_app
+from . import config, preflight, uci
+from .api.app import ApiContext, create_app
 from .api.server import ApiServer
 from .bpf import layout, loader, tc
 from .bpf.counters import forget_device, read_health
 from .bpf.prefixes import TooManyPrefixes, write_lan_table
+from .collect.hostnames import Hostnames
 from .collect.neighbours import NeighbourTable
 from .collect.netlink import NetlinkWatcher
 from .collect.prefixes import LanPrefixes
@@ -28,6 +30,9 @@ from .collect.traffic import TrafficCollector
 from .config import Options
 from .errors import FatalError
 from .instance import InstanceLocks
+from .limiter import Limiter
+from .localtime import setup_timezone
+from .settings import Settings
 from .store.persistence import Persistence
 from .store.traffic import TrafficStore
 
@@ -56,6 +61,11 @@ class Daemon:
         self._collector: TrafficCollector | None = None
         self.neighbours = NeighbourTable(set())
         self.prefixes: LanPrefixes | None = None
+        self.settings = Settings(opts.uci_path)
+        self.hostnames = Hostnames(self.settings, opts.leases_file)
+        self.limiter: Limiter | None = None
+        self._inherited_tz = os.environ.get("TZ")
+        self._reload = threading.Event()  # set by SIGHUP, handled by the main loop
 
     # -- start-up ---------------------------------------------------------
 
@@ -64,7 +74,6 @@ class Daemon:
         pending = {
             "--enable-dns": o.enable_dns,
             "--enable-connection": o.enable_connection,
-            "--config-dir": o.config_dir is not None,
         }
         for flag, given in pending.items():
             if given:
@@ -137,11 +146,15 @@ class Daemon:
         for name in o.ifaces:
             self._locks.acquire_interface(name)
         self._locks.acquire_pin_dir(o.pin_dir)
-        self.store = TrafficStore(o.traffic_retention_seconds, o.levels)
+        log.info("local time zone for schedules: %s", setup_timezone(Path(o.config_dir), self._inherited_tz))
         try:
-            self._server = ApiServer(
-                create_app(self.store, self.neighbours, self._health, web_log=o.web_log), o.listen, o.port
-            )
+            self.settings.load()
+        except OSError as exc:
+            raise FatalError(f"cannot read {self.settings.path}: {exc.strerror}") from None
+        self.store = TrafficStore(o.traffic_retention_seconds, o.levels)
+        self._ctx = ApiContext(self.store, self.neighbours, self._health, self.settings, None, self.hostnames)
+        try:
+            self._server = ApiServer(create_app(self._ctx, web_log=o.web_log), o.listen, o.port)
         except OSError as exc:
             raise FatalError(f"cannot listen on {o.listen}:{o.port}: {exc.strerror}; choose another --port") from None
         try:
@@ -160,6 +173,8 @@ class Daemon:
             self._persistence.start()
         maps = self._loaded.maps
         self._collector = TrafficCollector(maps[layout.MAP_DEV_SLOTS], maps[layout.MAP_DEV_OVERFLOW], self.store)
+        self.limiter = self._ctx.limiter = Limiter(maps[layout.MAP_LIMITS], maps[layout.MAP_CONTROL], self.settings)
+        self.limiter.apply()  # in place before the programs run
 
         ifindexes = set(self._ifindex.values())
         self.neighbours.set_ifindexes(ifindexes)
@@ -199,6 +214,32 @@ class Daemon:
             log.info("attached to %s (ingress and egress, priority %d)", name, attached[0].prio)
         self._filters = current
 
+    # Options a SIGHUP cannot change: they shape what was set up at start.
+    RESTART_ONLY = ("ifaces", "port", "listen", "data_dir", "pin_dir", "tc_priority", "enable_traffic",
+                    "traffic_retention_seconds", "traffic_flush_interval_seconds", "traffic_persist_history",
+                    "enable_dns", "dns_max_records", "enable_connection", "web_log", "bpf_object")
+
+    def reload(self) -> None:
+        """SIGHUP: read the UCI file again; in-memory state is kept."""
+        path = self.opts.uci_path
+        try:
+            new = config.merge(self.opts.cli, uci.load(path), path)
+            self.settings.load()
+        except (uci.UciSyntaxError, config.ConfigError, OSError) as exc:
+            log.error("reload failed, keeping the previous configuration: %s", exc)
+            return
+        for name in self.RESTART_ONLY:
+            if getattr(new, name) != getattr(self.opts, name):
+                log.warning("%s changed in %s: it takes effect at the next restart", name, path)
+        logging.getLogger().setLevel(config.LOG_LEVEL_NUMBERS[new.log_level])
+        self.prefixes.set_additional(new.additional_subnets)
+        self.hostnames.leases_file = Path(new.leases_file)
+        setup_timezone(Path(new.config_dir), self._inherited_tz)
+        self.limiter.apply()
+        self.opts = new
+        log.info("reloaded %s: %d limit rules, %d bindings", path, len(self.settings.rules),
+                 len(self.settings.bindings))
+
     def _health(self) -> list[int]:
         return read_health(self._loaded.maps[layout.MAP_HEALTH])
 
@@ -215,6 +256,9 @@ class Daemon:
         next_tick = time.monotonic()
         next_check = next_tick + FILTER_CHECK_SECONDS
         while not self.stop_event.is_set():
+            if self._reload.is_set():
+                self._reload.clear()
+                self.reload()
             try:
                 self._collector.tick()
                 self._forget()
@@ -222,6 +266,11 @@ class Daemon:
                     self._persistence.maybe_flush()
             except Exception:
                 log.exception("reading the counters failed")
+            try:
+                self.limiter.apply()
+                self.hostnames.refresh()
+            except Exception:
+                log.exception("applying the rate limits failed")
             now = time.monotonic()
             if now >= next_check or self._recreated:
                 next_check = now + FILTER_CHECK_SECONDS
@@ -270,5 +319,4 @@ class Daemon:
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGUSR2, restart)
-        # Reload arrives with UCI configuration; until then a HUP must not kill us.
-        signal.signal(signal.SIGHUP, lambda *_: log.info("SIGHUP: nothing to reload"))
+        signal.signal(signal.SIGHUP, lambda *_: self._reload.set())

@@ -11,7 +11,6 @@ import argparse
 import contextlib
 import os
 import platform
-import shutil
 import signal
 import subprocess
 import sys
@@ -22,7 +21,7 @@ from pathlib import Path
 
 from bench import bpfcost, rate
 from bench.history import history_figures
-from tests.bandixd import Bandix
+from tests.bandixd import Bandix, remove_state
 from tests.traffic import counters, delta, settle
 from tests.vrouter import VirtualRouter
 
@@ -173,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nbench: measurement failed: {exc}", file=sys.stderr)
         return 1
     finally:
-        shutil.rmtree(pin_dir, ignore_errors=True)
+        remove_state(pin_dir)
     return 0
 
 

@@ -5,8 +5,10 @@
  * Ingress of the LAN interface carries what a device sends (tx), egress what it
  * receives (rx). The device is the frame's source MAC on ingress and its
  * destination MAC on egress; the peer's IP address decides LAN or WAN by
- * matching it against the LAN prefixes the daemon keeps in `lan`. Nothing here drops or changes a packet, and every program returns
- * TC_ACT_UNSPEC so the filters after ours (qosify, SQM, ...) still run.
+ * matching it against the LAN prefixes the daemon keeps in `lan`. WAN packets
+ * over a device's rate limit are dropped; nothing else is ever dropped or
+ * changed, and the programs return TC_ACT_UNSPEC so the filters after ours
+ * (qosify, SQM, ...) still run.
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -96,6 +98,14 @@ struct {
 } control SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, BANDIX_MAX_LIMITS);
+	__type(key, struct bandix_mac_key);
+	__type(value, struct bandix_limit);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} limits SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, BANDIX_HEALTH_SLOTS);
 	__type(key, __u32);
@@ -163,6 +173,51 @@ static __always_inline int ensure_linear(struct __sk_buff *skb, __u32 len)
 	if (skb->len < len)
 		return -1;
 	return bpf_skb_pull_data(skb, len);
+}
+
+/* True when the packet must be dropped: the device's bucket for `dir` is empty. */
+static __always_inline int over_limit(const __u16 *mac, const int dir, __u32 len)
+{
+	__u32 slot = BANDIX_CONTROL_LIMITS;
+	__u32 *any = bpf_map_lookup_elem(&control, &slot);
+
+	if (!any || !*any)
+		return 0;
+
+	struct bandix_mac_key key;
+	__u16 *k = (__u16 *)&key;
+
+	k[0] = mac[0];
+	k[1] = mac[1];
+	k[2] = mac[2];
+	k[3] = 0;
+
+	struct bandix_limit *l = bpf_map_lookup_elem(&limits, &key);
+
+	if (!l || !l->rate[dir])
+		return 0;
+
+	__u64 now = bpf_ktime_get_ns();
+	__u64 cost = (__u64)len * BANDIX_NSEC_PER_SEC;
+	int drop = 0;
+
+	bpf_spin_lock(&l->lock);
+	__u64 elapsed = now - l->stamp[dir];
+
+	if (elapsed > BANDIX_NSEC_PER_SEC)
+		elapsed = BANDIX_NSEC_PER_SEC;
+	__u64 tokens = l->tokens[dir] + elapsed * l->rate[dir];
+
+	if (tokens > l->burst[dir])
+		tokens = l->burst[dir];
+	if (tokens >= cost)
+		tokens -= cost;
+	else
+		drop = 1;
+	l->tokens[dir] = tokens;
+	l->stamp[dir] = now;
+	bpf_spin_unlock(&l->lock);
+	return drop;
 }
 
 /* The first 8 bytes of a slot (MAC and `used`) as one comparable word. */
@@ -288,7 +343,15 @@ static __always_inline int account(struct __sk_buff *skb, const int dir)
 	if ((void *)(eth + 1) > (void *)(long)skb->data_end)
 		return TC_ACT_UNSPEC;
 
-	struct bandix_dev_stats *stats = device_stats(dir == BANDIX_DIR_TX ? eth->src : eth->dst);
+	const __u16 *mac = dir == BANDIX_DIR_TX ? eth->src : eth->dst;
+
+	/* Only WAN traffic is limited; a dropped packet is not counted as traffic. */
+	if (!is_lan && over_limit(mac, dir, skb->len - l2)) {
+		health_inc(BANDIX_HEALTH_LIMIT_DROPS);
+		return TC_ACT_SHOT;
+	}
+
+	struct bandix_dev_stats *stats = device_stats(mac);
 
 	if (!stats)
 		return TC_ACT_UNSPEC;

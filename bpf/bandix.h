@@ -29,6 +29,7 @@
 enum bandix_health {
 	BANDIX_HEALTH_DEV_MAP_FULL = 0, /* a device fit neither dev_slots nor dev_overflow */
 	BANDIX_HEALTH_TRUNCATED = 1,    /* IP ethertype but header shorter than IP */
+	BANDIX_HEALTH_LIMIT_DROPS = 2,  /* packets dropped by a rate limit */
 	BANDIX_HEALTH_SLOTS = 8,
 };
 
@@ -90,7 +91,28 @@ enum bandix_control {
 	BANDIX_CONTROL_LAN_ACTIVE = 1, /* 0 or 1: the slot of `lan` in use */
 	BANDIX_CONTROL_GENERATION_LO = 2, /* a random id of this set of pins, so */
 	BANDIX_CONTROL_GENERATION_HI = 3, /* saved history knows if counters reset */
-	BANDIX_CONTROL_SLOTS = 4,
+	BANDIX_CONTROL_LIMITS = 4,     /* entries in `limits`: 0 skips the lookup */
+	BANDIX_CONTROL_SLOTS = 8,
+};
+
+#define BANDIX_MAX_LIMITS 1024
+#define BANDIX_NSEC_PER_SEC 1000000000ULL
+
+/*
+ * A token bucket per device and direction for WAN traffic. Tokens are kept in
+ * byte-nanoseconds (bytes × 10^9), so a refill is elapsed_ns × rate with no
+ * division and no rounding loss between closely spaced packets. A refill
+ * counts at most one second, so elapsed × rate stays below 2^64 up to rates
+ * of 18 GB/s (144 Gbit/s), and a bucket can be up to 18 GB deep. The daemon
+ * writes rate and burst; tokens and stamp are the programs' state.
+ */
+struct bandix_limit {
+	struct bpf_spin_lock lock;
+	__u32 pad;
+	__u64 rate[2];   /* bytes/s by direction (BANDIX_DIR_RX, _TX); 0 = no limit */
+	__u64 burst[2];  /* bucket depth, byte-nanoseconds */
+	__u64 tokens[2]; /* byte-nanoseconds available */
+	__u64 stamp[2];  /* bpf_ktime_get_ns() of the last refill */
 };
 
 #endif

@@ -11,9 +11,11 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -38,27 +40,49 @@ class _NsConnection(http.client.HTTPConnection):
         self.sock = sock
 
 
-def http_get(ns: Netns, path: str, port: int = 8686, host: str = "127.0.0.1") -> tuple[int, str, str]:
-    """(status, content type, body) of one GET inside `ns`."""
+def http_request(ns: Netns, method: str, path: str, body: bytes | None = None, port: int = 8686,
+                 host: str = "127.0.0.1") -> tuple[int, str, str]:
+    """(status, content type, body) of one request inside `ns`."""
     conn = _NsConnection(ns, host, port)
     try:
-        conn.request("GET", path)
+        conn.request(method, path, body=body, headers={"Content-Type": "application/json"} if body else {})
         resp = conn.getresponse()
         return resp.status, resp.getheader("Content-Type", ""), resp.read().decode()
     finally:
         conn.close()
 
 
+def http_get(ns: Netns, path: str, port: int = 8686, host: str = "127.0.0.1") -> tuple[int, str, str]:
+    return http_request(ns, "GET", path, port=port, host=host)
+
+
+def config_dir_for(pin_dir: Path) -> Path:
+    """The UCI directory of the daemons using this pin directory (kept across their restarts)."""
+    return Path(tempfile.gettempdir()) / f"bandix-config-{pin_dir.name}"
+
+
+def remove_state(pin_dir: Path) -> None:
+    """Remove a pin directory and the UCI directory that goes with it."""
+    shutil.rmtree(pin_dir, ignore_errors=True)
+    shutil.rmtree(config_dir_for(pin_dir), ignore_errors=True)
+
+
 class Bandix:
     """One bandix daemon process in a namespace, started and stopped by PID."""
 
-    def __init__(self, ns: Netns, args: list[str], pin_dir: Path, port: int = 8686, name: str = "bandix") -> None:
+    def __init__(self, ns: Netns, args: list[str], pin_dir: Path, port: int = 8686, name: str = "bandix",
+                 config_dir: Path | None = None, env: dict[str, str] | None = None) -> None:
         self.ns = ns
         self.port = port
         self.pin_dir = pin_dir
-        self.args = ["--port", str(port), "--pin-dir", str(pin_dir), *args]
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        self.log_path = ARTIFACTS / f"{name}-{os.getpid()}-{int(time.time() * 1000)}.log"
+        stamp = f"{os.getpid()}-{int(time.time() * 1000)}"
+        self.log_path = ARTIFACTS / f"{name}-{stamp}.log"
+        # Never the host's /etc/config: a daemon under test writes its UCI file here.
+        self.config_dir = config_dir or config_dir_for(pin_dir)
+        self.config_dir.mkdir(parents=True, exist_ok=True)
+        self.args = ["--port", str(port), "--pin-dir", str(pin_dir), "--config-dir", str(self.config_dir), *args]
+        self.env = env
         self.proc: subprocess.Popen | None = None
 
     def command(self) -> list[str]:
@@ -67,7 +91,7 @@ class Bandix:
     def start(self, timeout: float = 20.0) -> Bandix:
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(self.command(), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL)
+                                     stdin=subprocess.DEVNULL, env={**os.environ, **(self.env or {})})
         log.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -88,6 +112,12 @@ class Bandix:
     def get(self, path: str) -> tuple[int, Any]:
         status, _, body = http_get(self.ns, path, self.port)
         return status, json.loads(body)
+
+    def send(self, method: str, path: str, body: object) -> tuple[int, Any]:
+        """A JSON request (body: an object to encode, or raw bytes as they are)."""
+        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+        status, _, text = http_request(self.ns, method, path, raw, self.port)
+        return status, json.loads(text)
 
     def devices(self) -> dict[str, dict]:
         status, body = self.get("/api/traffic/devices")

@@ -2,7 +2,6 @@
 and load eBPF programs into the real kernel."""
 
 import os
-import shutil
 import uuid
 from pathlib import Path
 
@@ -29,9 +28,11 @@ def _fresh_artifacts():
 @pytest.fixture
 def tmp_pin_dir():
     """A private pin directory on the host's bpffs, removed afterwards."""
+    from tests.bandixd import remove_state
+
     path = PIN_ROOT / f"bandix-test-{uuid.uuid4().hex[:8]}"
     yield path
-    shutil.rmtree(path, ignore_errors=True)
+    remove_state(path)
 
 
 @pytest.fixture

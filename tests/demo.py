@@ -22,7 +22,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from tests.bandixd import Bandix
+from tests.bandixd import Bandix, remove_state
 from tests.vrouter import Netns, PortForward, VirtualRouter
 
 DEVICES = ("laptop", "phone", "tv", "nas")
@@ -213,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
             ("port forward", lambda: forward and forward.close()),
             ("bandix", daemon.stop),  # before the namespaces go: it removes its filters
             ("namespaces", vr.close),
-            ("pin directory", lambda: shutil.rmtree(pin_dir, ignore_errors=True)),
+            ("pin and config directories", lambda: remove_state(pin_dir)),
             ("lock directory", lambda: shutil.rmtree(lock_dir, ignore_errors=True)),
         ])
     return code

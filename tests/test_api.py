@@ -21,10 +21,9 @@ def validate(body, schema_name: str) -> None:
 @pytest.fixture(scope="module")
 def api_router():
     """One router and daemon for this module: these tests only read, or send bad input."""
-    import shutil
     import uuid
 
-    from tests.bandixd import Bandix
+    from tests.bandixd import Bandix, remove_state
     from tests.vrouter import VirtualRouter
 
     pin_dir = Path("/sys/fs/bpf") / f"bandix-test-{uuid.uuid4().hex[:8]}"
@@ -38,7 +37,7 @@ def api_router():
             yield router, daemon
         finally:
             daemon.stop()
-            shutil.rmtree(pin_dir, ignore_errors=True)
+            remove_state(pin_dir)
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ MIRRORS = {
     "bandix_prefix_v4": layout.PrefixV4,
     "bandix_prefix_v6": layout.PrefixV6,
     "bandix_lan": layout.Lan,
+    "bandix_limit": layout.Limit,
 }
 
 
@@ -64,6 +65,7 @@ def test_header_constants_match_the_python_mirror():
     assert int(defines["BANDIX_SLOTS"]) == layout.SLOTS
     assert int(defines["BANDIX_OVERFLOW"]) == layout.OVERFLOW
     assert int(defines["BANDIX_MAX_PREFIXES"]) == layout.MAX_PREFIXES
+    assert int(defines["BANDIX_MAX_LIMITS"]) == layout.MAX_LIMITS
 
 
 def test_big_endian_object_is_big_endian_with_btf():

@@ -6,13 +6,18 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from importlib import resources
 
 import falcon
 
+from ..collect.hostnames import Hostnames
 from ..collect.neighbours import NeighbourTable
+from ..limiter import Limiter
+from ..settings import Settings
 from ..store.traffic import TrafficStore
 from .errors import handle_unexpected, serialize_error
+from .limits import BindingsResource, ScheduleResource
 from .metrics import PrometheusResource
 from .traffic import DevicesResource, LevelMetricsResource, MetricsResource
 
@@ -38,20 +43,36 @@ class OpenApiResource:
         resp.media = self._doc
 
 
-def create_app(
-    store: TrafficStore,
-    neighbours: NeighbourTable,
-    health: Callable[[], list[int]],
-    web_log: bool = False,
-) -> falcon.App:
+@dataclass
+class ApiContext:
+    """What the resources read from and act on."""
+
+    store: TrafficStore
+    neighbours: NeighbourTable
+    health: Callable[[], list[int]]
+    settings: Settings
+    limiter: Limiter | None  # None until the maps are loaded
+    hostnames: Hostnames
+
+    def limit_in_force(self, mac: str) -> tuple[int, int]:
+        return self.limiter.in_force(mac) if self.limiter else (0, 0)
+
+    def limits_changed(self) -> None:
+        if self.limiter:
+            self.limiter.apply()
+
+
+def create_app(ctx: ApiContext, web_log: bool = False) -> falcon.App:
     app = falcon.App(middleware=[RequestLog()] if web_log else [])
     app.set_error_serializer(serialize_error)
     app.add_error_handler(Exception, handle_unexpected)
     app.req_options.strip_url_path_trailing_slash = True
-    app.add_route("/api/traffic/devices", DevicesResource(store, neighbours))
-    app.add_route("/api/traffic/metrics", MetricsResource(store))
-    for level in store.levels:
-        app.add_route(f"/api/traffic/metrics/{level.name}", LevelMetricsResource(store, level.name))
+    app.add_route("/api/traffic/devices", DevicesResource(ctx))
+    app.add_route("/api/traffic/metrics", MetricsResource(ctx.store))
+    for level in ctx.store.levels:
+        app.add_route(f"/api/traffic/metrics/{level.name}", LevelMetricsResource(ctx.store, level.name))
+    app.add_route("/api/traffic/limits/schedule", ScheduleResource(ctx.settings, ctx.limits_changed))
+    app.add_route("/api/traffic/bindings", BindingsResource(ctx.settings))
     app.add_route("/api/openapi.json", OpenApiResource())
-    app.add_route("/metrics", PrometheusResource(store, neighbours, health))
+    app.add_route("/metrics", PrometheusResource(ctx.store, ctx.neighbours, ctx.health))
     return app

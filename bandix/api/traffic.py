@@ -7,7 +7,6 @@ import time
 
 import falcon
 
-from ..collect.neighbours import NeighbourTable
 from ..macaddr import normalize_mac
 from ..store.traffic import TrafficStore
 from .errors import ok
@@ -40,20 +39,22 @@ def _ip_sort_key(ip: str) -> tuple[int, int]:
 
 
 class DevicesResource:
-    def __init__(self, store: TrafficStore, neighbours: NeighbourTable) -> None:
-        self._store = store
-        self._neighbours = neighbours
+    def __init__(self, ctx) -> None:
+        self._ctx = ctx
 
     def device_list(self) -> list[dict]:
         out = []
-        for dev in self._store.devices():
+        neighbours = self._ctx.neighbours
+        for dev in self._ctx.store.devices():
             lrx_b, _, ltx_b, _, wrx_b, _, wtx_b, _ = dev.counters
             lrx, ltx, wrx, wtx = dev.rates
-            ip = self._neighbours.ipv4_of(dev.mac) or next(iter(self._neighbours.ipv6_of(dev.mac)), "")
-            online = max(dev.last_online_ms, int(self._neighbours.confirmed_at(dev.mac) * 1000))
+            ip = neighbours.ipv4_of(dev.mac) or next(iter(neighbours.ipv6_of(dev.mac)), "")
+            online = max(dev.last_online_ms, int(neighbours.confirmed_at(dev.mac) * 1000))
+            limit_rx, limit_tx = self._ctx.limit_in_force(dev.mac)
             out.append({
                 "ip": ip,
                 "mac": dev.mac,
+                "hostname": self._ctx.hostnames.name(dev.mac),
                 "total_rx_bytes": lrx_b + wrx_b,
                 "total_tx_bytes": ltx_b + wtx_b,
                 "total_rx_rate": lrx + wrx,
@@ -66,8 +67,8 @@ class DevicesResource:
                 "wan_tx_bytes": wtx_b,
                 "wan_rx_rate": wrx,
                 "wan_tx_rate": wtx,
-                "wan_rx_rate_limit": 0,
-                "wan_tx_rate_limit": 0,
+                "wan_rx_rate_limit": limit_rx,
+                "wan_tx_rate_limit": limit_tx,
                 "last_online_ts": online,
             })
         out.sort(key=lambda d: (_ip_sort_key(d["ip"]), d["mac"]))

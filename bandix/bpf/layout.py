@@ -22,15 +22,21 @@ MAP_DEV_OVERFLOW = "dev_overflow"
 MAP_LAN = "lan"
 MAP_CONTROL = "control"
 MAP_HEALTH = "health"
-PINNED_MAPS = (MAP_DEV_SLOTS, MAP_DEV_OVERFLOW, MAP_LAN, MAP_CONTROL, MAP_HEALTH)
+MAP_LIMITS = "limits"
+PINNED_MAPS = (MAP_DEV_SLOTS, MAP_DEV_OVERFLOW, MAP_LAN, MAP_CONTROL, MAP_HEALTH, MAP_LIMITS)
 
 CONTROL_LAYOUT = 0
 CONTROL_LAN_ACTIVE = 1
 CONTROL_GENERATION = (2, 3)  # low and high half of a random id, new with every set of pins
-CONTROL_SLOTS = 4
+CONTROL_LIMITS = 4  # entries in the limits map; 0 lets the programs skip the lookup
+CONTROL_SLOTS = 8
+
+MAX_LIMITS = 1024
+NSEC_PER_SEC = 1_000_000_000
 
 HEALTH_DEV_MAP_FULL = 0
 HEALTH_TRUNCATED = 1
+HEALTH_LIMIT_DROPS = 2
 HEALTH_SLOTS = 8
 
 # Order of bandix_dev_stats.c: index = (zone << 1) | direction.
@@ -69,4 +75,17 @@ class Lan(ctypes.Structure):
         ("n_v6", ctypes.c_uint32),
         ("v4", PrefixV4 * MAX_PREFIXES),
         ("v6", PrefixV6 * MAX_PREFIXES),
+    ]
+
+
+class Limit(ctypes.Structure):
+    """Token buckets of one device; [0] is rx (download), [1] tx (upload)."""
+
+    _fields_ = [
+        ("lock", ctypes.c_uint32),  # struct bpf_spin_lock
+        ("pad", ctypes.c_uint32),
+        ("rate", ctypes.c_uint64 * 2),
+        ("burst", ctypes.c_uint64 * 2),
+        ("tokens", ctypes.c_uint64 * 2),
+        ("stamp", ctypes.c_uint64 * 2),
     ]

@@ -131,6 +131,7 @@ _MAP_SHAPES = {
     layout.MAP_LAN: (4, ctypes.sizeof(layout.Lan), False),
     layout.MAP_CONTROL: (4, 4, False),
     layout.MAP_HEALTH: (4, 8, True),
+    layout.MAP_LIMITS: (ctypes.sizeof(layout.MacKey), ctypes.sizeof(layout.Limit), False),
 }
 
 

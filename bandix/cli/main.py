@@ -5,18 +5,14 @@ from __future__ import annotations
 import logging
 import sys
 
-from ..config import parse_args
+from ..config import LOG_LEVEL_NUMBERS, TRACE, parse_args
 from ..errors import FatalError
-
-TRACE = 5
-_LEVELS = {"trace": TRACE, "debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING,
-           "error": logging.ERROR}
 
 
 def setup_logging(level: str) -> None:
     logging.addLevelName(TRACE, "TRACE")
     logging.basicConfig(
-        level=_LEVELS[level], stream=sys.stderr,
+        level=LOG_LEVEL_NUMBERS[level], stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
 

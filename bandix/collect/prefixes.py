@@ -44,6 +44,11 @@ class LanPrefixes:
             self._addresses = {k: v for k, v in self._addresses.items() if k[0] in self._ifindexes}
         self.sync()
 
+    def set_additional(self, additional: list[Network]) -> None:
+        with self._lock:
+            self._additional = list(additional)
+        self.sync()
+
     def handle(self, msg) -> None:
         """Apply one RTM_NEWADDR / RTM_DELADDR message (dump or event)."""
         if msg["index"] not in self._ifindexes:
