@@ -175,8 +175,8 @@ static __always_inline int ensure_linear(struct __sk_buff *skb, __u32 len)
 	return bpf_skb_pull_data(skb, len);
 }
 
-/* True when the packet must be dropped: the device's bucket for `dir` is empty. */
-static __always_inline int over_limit(const __u16 *mac, const int dir, __u32 len)
+/* The device's limit for `dir`, or NULL when it has none (the common case). */
+static __always_inline struct bandix_limit *limit_of(const __u16 *mac, const int dir)
 {
 	__u32 slot = BANDIX_CONTROL_LIMITS;
 	__u32 *any = bpf_map_lookup_elem(&control, &slot);
@@ -194,12 +194,65 @@ static __always_inline int over_limit(const __u16 *mac, const int dir, __u32 len
 
 	struct bandix_limit *l = bpf_map_lookup_elem(&limits, &key);
 
-	if (!l || !l->rate[dir])
-		return 0;
+	return l && l->rate[dir] ? l : 0;
+}
 
+/*
+ * What the packet weighs against a limit: its L3 bytes, and for a GSO packet
+ * the IP and transport headers each of its segments repeats on the wire, as
+ * the kernel's qdiscs charge it. May pull headers: packet pointers are stale
+ * afterwards.
+ */
+static __always_inline __u64 wire_cost(struct __sk_buff *skb, __u32 l2, int v6)
+{
+	__u64 len = skb->len - l2;
+	__u32 segs = skb->gso_segs;
+	__u32 hdr;
+	__u8 proto;
+
+	if (segs <= 1 || ensure_linear(skb, l2 + (v6 ? 40 : 60) + 20))
+		return len;
+
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+
+	if (v6) {
+		struct ipv6_view *ip6 = data + l2;
+
+		if ((void *)(ip6 + 1) > data_end)
+			return len;
+		proto = ip6->nexthdr;
+		hdr = sizeof(*ip6);
+	} else {
+		struct ipv4_view *ip = data + l2;
+
+		if ((void *)(ip + 1) > data_end)
+			return len;
+		proto = ip->protocol;
+		hdr = (ip->ver_ihl & 0x0f) * 4;
+		if (hdr < sizeof(*ip))
+			return len;
+	}
+	if (proto == 6 /* TCP */) {
+		__u8 *doff = data + l2 + hdr + 12;
+
+		if ((void *)(doff + 1) > data_end)
+			return len;
+		hdr += (*doff >> 4) * 4;
+	} else if (proto == 17 /* UDP */) {
+		hdr += 8;
+	} else {
+		return len;
+	}
+	return len + (__u64)(segs - 1) * hdr;
+}
+
+/* Take `bytes` from the bucket; false (drop) when it does not hold them. */
+static __always_inline int take_tokens(struct bandix_limit *l, const int dir, __u64 bytes)
+{
 	__u64 now = bpf_ktime_get_ns();
-	__u64 cost = (__u64)len * BANDIX_NSEC_PER_SEC;
-	int drop = 0;
+	__u64 cost = bytes * BANDIX_NSEC_PER_SEC;
+	int ok = 0;
 
 	bpf_spin_lock(&l->lock);
 	__u64 elapsed = now - l->stamp[dir];
@@ -210,14 +263,14 @@ static __always_inline int over_limit(const __u16 *mac, const int dir, __u32 len
 
 	if (tokens > l->burst[dir])
 		tokens = l->burst[dir];
-	if (tokens >= cost)
+	if (tokens >= cost) {
 		tokens -= cost;
-	else
-		drop = 1;
+		ok = 1;
+	}
 	l->tokens[dir] = tokens;
 	l->stamp[dir] = now;
 	bpf_spin_unlock(&l->lock);
-	return drop;
+	return ok;
 }
 
 /* The first 8 bytes of a slot (MAC and `used`) as one comparable word. */
@@ -302,7 +355,7 @@ static __always_inline int account(struct __sk_buff *skb, const int dir)
 	}
 
 	const struct bandix_lan *lan = lan_table();
-	int is_lan;
+	int is_lan, is_v6 = 0;
 
 	if (!lan)
 		return TC_ACT_UNSPEC;
@@ -324,6 +377,7 @@ static __always_inline int account(struct __sk_buff *skb, const int dir)
 		 * do not move it, so counting needs no walk over them. */
 		struct ipv6_view *ip6;
 
+		is_v6 = 1;
 		if (ensure_linear(skb, l2 + sizeof(*ip6))) {
 			health_inc(BANDIX_HEALTH_TRUNCATED);
 			return TC_ACT_UNSPEC;
@@ -346,9 +400,19 @@ static __always_inline int account(struct __sk_buff *skb, const int dir)
 	const __u16 *mac = dir == BANDIX_DIR_TX ? eth->src : eth->dst;
 
 	/* Only WAN traffic is limited; a dropped packet is not counted as traffic. */
-	if (!is_lan && over_limit(mac, dir, skb->len - l2)) {
-		health_inc(BANDIX_HEALTH_LIMIT_DROPS);
-		return TC_ACT_SHOT;
+	if (!is_lan) {
+		struct bandix_limit *limit = limit_of(mac, dir);
+
+		if (limit) {
+			if (!take_tokens(limit, dir, wire_cost(skb, l2, is_v6))) {
+				health_inc(BANDIX_HEALTH_LIMIT_DROPS);
+				return TC_ACT_SHOT;
+			}
+			eth = (void *)(long)skb->data;
+			if ((void *)(eth + 1) > (void *)(long)skb->data_end)
+				return TC_ACT_UNSPEC;
+			mac = dir == BANDIX_DIR_TX ? eth->src : eth->dst;
+		}
 	}
 
 	struct bandix_dev_stats *stats = device_stats(mac);
