@@ -8,6 +8,7 @@ counters survive a restart exactly as on a router.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -17,10 +18,12 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from tests.vrouter import NETNS_DIR, Netns
+from tests.vrouter import NETNS_DIR, Netns, VirtualRouter
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "tests" / "artifacts"
@@ -152,3 +155,26 @@ class Bandix:
                 self.proc.kill()
                 self.proc.wait()
         return self.proc.returncode
+
+
+@contextlib.contextmanager
+def busy_router(args: list[str], config_dir: Path | None = None) -> Iterator[tuple[VirtualRouter, Bandix]]:
+    """A router whose clients each sent a little WAN traffic, watched by one daemon.
+
+    For test modules that share one daemon because their tests only read, or
+    send input that must change nothing.
+    """
+    from tests.traffic import settle
+
+    pin_dir = Path("/sys/fs/bpf") / f"bandix-test-{uuid.uuid4().hex[:8]}"
+    with VirtualRouter() as router:
+        router.wait_quiet()
+        daemon = Bandix(router.router, ["--iface", "br-lan", *args], pin_dir, config_dir=config_dir).start()
+        try:
+            for c in router.clients:
+                c.ns.run(["ping", "-c", "2", "-i", "0.1", router.SERVER_V4])
+            settle(daemon)
+            yield router, daemon
+        finally:
+            daemon.stop()
+            remove_state(pin_dir)

@@ -8,7 +8,6 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.bandixd import http_get
-from tests.traffic import settle
 
 OPENAPI = json.loads((Path(__file__).resolve().parents[1] / "bandix/api/openapi.json").read_text())
 
@@ -21,23 +20,10 @@ def validate(body, schema_name: str) -> None:
 @pytest.fixture(scope="module")
 def api_router():
     """One router and daemon for this module: these tests only read, or send bad input."""
-    import uuid
+    from tests.bandixd import busy_router
 
-    from tests.bandixd import Bandix, remove_state
-    from tests.vrouter import VirtualRouter
-
-    pin_dir = Path("/sys/fs/bpf") / f"bandix-test-{uuid.uuid4().hex[:8]}"
-    with VirtualRouter() as router:
-        router.wait_quiet()
-        daemon = Bandix(router.router, ["--iface", "br-lan", "--enable-traffic", "--web-log"], pin_dir).start()
-        try:
-            for c in router.clients:
-                c.ns.run(["ping", "-c", "2", "-i", "0.1", router.SERVER_V4])
-            settle(daemon)
-            yield router, daemon
-        finally:
-            daemon.stop()
-            remove_state(pin_dir)
+    with busy_router(["--enable-traffic", "--web-log"]) as shared:
+        yield shared
 
 
 @pytest.fixture

@@ -3,16 +3,12 @@ nothing written on bad input, UCI as the store, SIGHUP, and hostnames."""
 
 import signal
 import time
-import uuid
-from pathlib import Path
 
 import jsonschema
 import pytest
 
-from tests.bandixd import Bandix, remove_state
+from tests.bandixd import busy_router
 from tests.test_api import OPENAPI
-from tests.traffic import settle
-from tests.vrouter import VirtualRouter
 
 SCHEDULE = "/api/traffic/limits/schedule"
 BINDINGS = "/api/traffic/bindings"
@@ -35,19 +31,8 @@ def api(tmp_path_factory):
     leases = config / "dhcp.leases"
     leases.write_text(LEASES)
     (config / "bandix").write_text("# written by hand\nconfig bandix 'config'\n\toption traffic_enabled '1'\n")
-    pin_dir = Path("/sys/fs/bpf") / f"bandix-test-{uuid.uuid4().hex[:8]}"
-    with VirtualRouter() as router:
-        router.wait_quiet()
-        daemon = Bandix(router.router, ["--iface", "br-lan", "--leases-file", str(leases)], pin_dir,
-                        config_dir=config).start()
-        try:
-            for c in router.clients:
-                c.ns.run(["ping", "-c", "1", router.SERVER_V4])
-            settle(daemon)
-            yield router, daemon
-        finally:
-            daemon.stop()
-            remove_state(pin_dir)
+    with busy_router(["--leases-file", str(leases)], config_dir=config) as shared:
+        yield shared
 
 
 @pytest.fixture
