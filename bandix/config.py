@@ -44,6 +44,8 @@ class Options:
     enable_dns: bool = False
     dns_max_records: int = 10000
     enable_connection: bool = False
+    connection_interval_seconds: int = 5
+    connection_max_entries: int = 100_000
     bpf_object: str | None = None
     config_dir: str = DEFAULT_CONFIG_DIR
     additional_subnets: list[Network] = field(default_factory=list)
@@ -142,6 +144,8 @@ _UCI: dict[str, tuple[str | None, Callable[[str], Any]]] = {
     "enable_dns": ("dns_enabled", _bool),
     "dns_max_records": ("dns_max_records", _int_range(1, 10_000_000)),
     "enable_connection": ("connection_enabled", _bool),
+    "connection_interval_seconds": ("connection_interval_seconds", _int_range(1, 3600)),
+    "connection_max_entries": ("connection_max_entries", _int_range(100, 10_000_000)),
     "additional_subnets": ("additional_subnets", _subnets),
     "leases_file": ("leases_file", str),
 }
@@ -232,6 +236,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dns-max-records", type=_flag(_int_range(1, 10_000_000)),
                    help="DNS records kept in memory (default 10000)")
     p.add_argument("--enable-connection", action="store_true", help="enable connection statistics")
+    p.add_argument("--connection-interval-seconds", type=_flag(_int_range(1, 3600)),
+                   help="how often the conntrack table is read (default 5)")
+    p.add_argument("--connection-max-entries", type=_flag(_int_range(100, 10_000_000)),
+                   help="conntrack entries read at most; beyond, answers say they are partial (default 100000)")
     p.add_argument("--bpf-object", help="BPF object to load (default /lib/bpf/bandix.o, then the build tree)")
     p.add_argument("--config-dir", help=f"directory of the UCI file 'bandix' (default {DEFAULT_CONFIG_DIR})")
     p.add_argument("--additional-subnets", type=_flag(_subnets), metavar="PREFIX[,PREFIX...]",

@@ -22,6 +22,7 @@ from .api.server import ApiServer
 from .bpf import layout, loader, tc
 from .bpf.counters import forget_device, read_health
 from .bpf.prefixes import TooManyPrefixes, write_lan_table
+from .collect.connections import ConnectionCollector
 from .collect.hostnames import Hostnames
 from .collect.neighbours import NeighbourTable
 from .collect.netlink import NetlinkWatcher
@@ -64,6 +65,7 @@ class Daemon:
         self.settings = Settings(opts.uci_path)
         self.hostnames = Hostnames(self.settings, opts.leases_file)
         self.limiter: Limiter | None = None
+        self.connections: ConnectionCollector | None = None
         self._inherited_tz = os.environ.get("TZ")
         self._reload = threading.Event()  # set by SIGHUP, handled by the main loop
 
@@ -73,7 +75,6 @@ class Daemon:
         o = self.opts
         pending = {
             "--enable-dns": o.enable_dns,
-            "--enable-connection": o.enable_connection,
         }
         for flag, given in pending.items():
             if given:
@@ -90,6 +91,8 @@ class Daemon:
             self._ifindex[name] = found[0]
 
     def _install_prefixes(self, nets) -> None:
+        if not self._loaded:
+            return  # connection statistics alone read the prefixes, they need no map
         maps = self._loaded.maps
         try:
             write_lan_table(maps[layout.MAP_LAN], maps[layout.MAP_CONTROL], nets)
@@ -136,16 +139,18 @@ class Daemon:
     def start(self) -> None:
         o = self.opts
         self._log_unavailable_modules()
-        if not o.enable_traffic:
-            raise FatalError("no monitoring module enabled: add --enable-traffic")
+        if not (o.enable_traffic or o.enable_connection):
+            raise FatalError("no monitoring module enabled: add --enable-traffic and/or --enable-connection")
         preflight.check_privileges()
-        preflight.check_libbpf()
-        preflight.check_bpf_support()
+        if o.enable_traffic:
+            preflight.check_libbpf()
+            preflight.check_bpf_support()
         self._ipr = IPRoute()
         self._resolve_interfaces()
         for name in o.ifaces:
             self._locks.acquire_interface(name)
-        self._locks.acquire_pin_dir(o.pin_dir)
+        if o.enable_traffic:
+            self._locks.acquire_pin_dir(o.pin_dir)
         log.info("local time zone for schedules: %s", setup_timezone(Path(o.config_dir), self._inherited_tz))
         try:
             self.settings.load()
@@ -157,24 +162,8 @@ class Daemon:
             self._server = ApiServer(create_app(self._ctx, web_log=o.web_log), o.listen, o.port)
         except OSError as exc:
             raise FatalError(f"cannot listen on {o.listen}:{o.port}: {exc.strerror}; choose another --port") from None
-        try:
-            obj = loader.find_object(o.bpf_object)
-            self._loaded = loader.load(obj, Path(o.pin_dir))
-        except FileNotFoundError as exc:
-            raise FatalError(str(exc)) from None
-        except OSError as exc:
-            raise FatalError(f"cannot load the eBPF programs: {exc}") from None
-        state = "continue from the pins in" if self._loaded.reused_pins else "start at zero in"
-        log.info("loaded %s; counters %s %s", obj, state, o.pin_dir)
-        self.store.fresh_counters = not self._loaded.reused_pins
-        if o.traffic_persist_history:
-            self._persistence = Persistence(self.store, Path(o.data_dir), o.traffic_flush_interval_seconds,
-                                            self._loaded.generation)
-            self._persistence.start()
-        maps = self._loaded.maps
-        self._collector = TrafficCollector(maps[layout.MAP_DEV_SLOTS], maps[layout.MAP_DEV_OVERFLOW], self.store)
-        self.limiter = self._ctx.limiter = Limiter(maps[layout.MAP_LIMITS], maps[layout.MAP_CONTROL], self.settings)
-        self.limiter.apply()  # in place before the programs run
+        if o.enable_traffic:
+            self._start_traffic()
 
         ifindexes = set(self._ifindex.values())
         self.neighbours.set_ifindexes(ifindexes)
@@ -194,13 +183,42 @@ class Daemon:
         self._watcher.start()
         self._dump_tables()  # prefixes are in place before the first packet is counted
         self._ensure_attached()
+        if o.enable_connection:
+            self.connections = ConnectionCollector(self.neighbours, self.prefixes.current,
+                                                   o.connection_interval_seconds, o.connection_max_entries)
+            self.connections.start()
+            self._ctx.connections = self.connections
         self._server.start()
         host, port = self._server.address
         log.info("bandix on %s; API on http://%s:%d/", ", ".join(o.ifaces),
                  f"[{host}]" if ":" in host else host, port)
 
+    def _start_traffic(self) -> None:
+        """Load the programs and everything that reads or writes their maps."""
+        o = self.opts
+        try:
+            obj = loader.find_object(o.bpf_object)
+            self._loaded = loader.load(obj, Path(o.pin_dir))
+        except FileNotFoundError as exc:
+            raise FatalError(str(exc)) from None
+        except OSError as exc:
+            raise FatalError(f"cannot load the eBPF programs: {exc}") from None
+        state = "continue from the pins in" if self._loaded.reused_pins else "start at zero in"
+        log.info("loaded %s; counters %s %s", obj, state, o.pin_dir)
+        self.store.fresh_counters = not self._loaded.reused_pins
+        if o.traffic_persist_history:
+            self._persistence = Persistence(self.store, Path(o.data_dir), o.traffic_flush_interval_seconds,
+                                            self._loaded.generation)
+            self._persistence.start()
+        maps = self._loaded.maps
+        self._collector = TrafficCollector(maps[layout.MAP_DEV_SLOTS], maps[layout.MAP_DEV_OVERFLOW], self.store)
+        self.limiter = self._ctx.limiter = Limiter(maps[layout.MAP_LIMITS], maps[layout.MAP_CONTROL], self.settings)
+        self.limiter.apply()  # in place before the programs run
+
     def _ensure_attached(self) -> None:
         """Attach where our filters are missing (start, interface recreated, removed by hand)."""
+        if not self._loaded:
+            return
         current = [f for f in self._filters if tc.is_attached(self._ipr, f)]
         for name, ifindex in self._ifindex.items():
             if sum(1 for f in current if f.ifindex == ifindex) == len(tc.HOOKS):
@@ -217,7 +235,8 @@ class Daemon:
     # Options a SIGHUP cannot change: they shape what was set up at start.
     RESTART_ONLY = ("ifaces", "port", "listen", "data_dir", "pin_dir", "tc_priority", "enable_traffic",
                     "traffic_retention_seconds", "traffic_flush_interval_seconds", "traffic_persist_history",
-                    "enable_dns", "dns_max_records", "enable_connection", "web_log", "bpf_object")
+                    "enable_dns", "dns_max_records", "enable_connection", "web_log", "bpf_object",
+                    "connection_interval_seconds", "connection_max_entries")
 
     def reload(self) -> None:
         """SIGHUP: read the UCI file again; in-memory state is kept."""
@@ -235,13 +254,14 @@ class Daemon:
         self.prefixes.set_additional(new.additional_subnets)
         self.hostnames.leases_file = Path(new.leases_file)
         setup_timezone(Path(new.config_dir), self._inherited_tz)
-        self.limiter.apply()
+        if self.limiter:
+            self.limiter.apply()
         self.opts = new
         log.info("reloaded %s: %d limit rules, %d bindings", path, len(self.settings.rules),
                  len(self.settings.bindings))
 
     def _health(self) -> list[int]:
-        return read_health(self._loaded.maps[layout.MAP_HEALTH])
+        return read_health(self._loaded.maps[layout.MAP_HEALTH]) if self._loaded else []
 
     # -- running ----------------------------------------------------------
 
@@ -260,14 +280,16 @@ class Daemon:
                 self._reload.clear()
                 self.reload()
             try:
-                self._collector.tick()
-                self._forget()
+                if self._collector:
+                    self._collector.tick()
+                    self._forget()
                 if self._persistence:
                     self._persistence.maybe_flush()
             except Exception:
                 log.exception("reading the counters failed")
             try:
-                self.limiter.apply()
+                if self.limiter:
+                    self.limiter.apply()
                 self.hostnames.refresh()
             except Exception:
                 log.exception("applying the rate limits failed")
@@ -287,6 +309,8 @@ class Daemon:
     def shutdown(self) -> None:
         if self._server:
             self._server.stop()
+        if self.connections:
+            self.connections.stop()
         if self._watcher:
             self._watcher.stop()
         if self._persistence and self._collector:

@@ -11,11 +11,13 @@ from importlib import resources
 
 import falcon
 
+from ..collect.connections import ConnectionCollector
 from ..collect.hostnames import Hostnames
 from ..collect.neighbours import NeighbourTable
 from ..limiter import Limiter
 from ..settings import Settings
 from ..store.traffic import TrafficStore
+from .connections import ConnectionDevicesResource, ConnectionFlowsResource
 from .errors import handle_unexpected, serialize_error
 from .limits import BindingsResource, ScheduleResource
 from .metrics import PrometheusResource
@@ -53,6 +55,7 @@ class ApiContext:
     settings: Settings
     limiter: Limiter | None  # None until the maps are loaded
     hostnames: Hostnames
+    connections: ConnectionCollector | None = None  # None: --enable-connection is off
 
     def limit_in_force(self, mac: str) -> tuple[int, int]:
         return self.limiter.in_force(mac) if self.limiter else (0, 0)
@@ -73,6 +76,8 @@ def create_app(ctx: ApiContext, web_log: bool = False) -> falcon.App:
         app.add_route(f"/api/traffic/metrics/{level.name}", LevelMetricsResource(ctx.store, level.name))
     app.add_route("/api/traffic/limits/schedule", ScheduleResource(ctx.settings, ctx.limits_changed))
     app.add_route("/api/traffic/bindings", BindingsResource(ctx.settings))
+    app.add_route("/api/connection/devices", ConnectionDevicesResource(ctx))
+    app.add_route("/api/connection/flows", ConnectionFlowsResource(ctx))
     app.add_route("/api/openapi.json", OpenApiResource())
     app.add_route("/metrics", PrometheusResource(ctx.store, ctx.neighbours, ctx.health))
     return app
