@@ -331,7 +331,8 @@ class VirtualRouter:
         r.run(["nft", "add", "rule", "ip", "nat", "post", "oifname", self.WAN_IF, "masquerade"])
         # A stateful rule in the inet family, as OpenWrt's firewall has: it makes the
         # kernel track IPv6 connections too (conntrack starts per family on demand).
-        r.run(["nft", "add table inet filter; add chain inet filter forwarding { type filter hook forward priority 0 ; } ; "
+        r.run(["nft", "add table inet filter; "
+                      "add chain inet filter forwarding { type filter hook forward priority 0 ; } ; "
                       "add rule inet filter forwarding ct state established,related accept"])
         if self.static_neighbours:
             self._add_static_neighbours()
