@@ -12,7 +12,7 @@ BPF_OBJECTS := bpf/bandix.bpfel.o bpf/bandix.bpfeb.o
 # Build: clang, libbpf headers. Run: libbpf1, iproute2. Tests, demo and bench:
 # the virtual router's tools and real clients and servers.
 APT_PACKAGES := clang llvm libbpf-dev libbpf1 bpftool iproute2 nftables iperf3 tcpdump \
-	iputils-ping bind9-dnsutils curl openssl python3 python3-venv util-linux procps
+	iputils-ping bind9-dnsutils dnsperf dnsmasq-base curl openssl python3 python3-venv util-linux procps
 
 .PHONY: setup deps venv bpf test demo bench lint clean
 

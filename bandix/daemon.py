@@ -23,6 +23,7 @@ from .bpf import layout, loader, tc
 from .bpf.counters import forget_device, read_health
 from .bpf.prefixes import TooManyPrefixes, write_lan_table
 from .collect.connections import ConnectionCollector
+from .collect.dns import DnsCollector
 from .collect.hostnames import Hostnames
 from .collect.neighbours import NeighbourTable
 from .collect.netlink import NetlinkWatcher
@@ -34,6 +35,7 @@ from .instance import InstanceLocks
 from .limiter import Limiter
 from .localtime import setup_timezone
 from .settings import Settings
+from .store.dns import DnsStore
 from .store.persistence import Persistence
 from .store.traffic import TrafficStore
 
@@ -66,19 +68,11 @@ class Daemon:
         self.hostnames = Hostnames(self.settings, opts.leases_file)
         self.limiter: Limiter | None = None
         self.connections: ConnectionCollector | None = None
+        self.dns: DnsCollector | None = None
         self._inherited_tz = os.environ.get("TZ")
         self._reload = threading.Event()  # set by SIGHUP, handled by the main loop
 
     # -- start-up ---------------------------------------------------------
-
-    def _log_unavailable_modules(self) -> None:
-        o = self.opts
-        pending = {
-            "--enable-dns": o.enable_dns,
-        }
-        for flag, given in pending.items():
-            if given:
-                log.warning("%s is accepted but not available in this version yet; ignored", flag)
 
     def _resolve_interfaces(self) -> None:
         for name in self.opts.ifaces:
@@ -138,18 +132,18 @@ class Daemon:
 
     def start(self) -> None:
         o = self.opts
-        self._log_unavailable_modules()
-        if not (o.enable_traffic or o.enable_connection):
-            raise FatalError("no monitoring module enabled: add --enable-traffic and/or --enable-connection")
+        if not (o.enable_traffic or o.enable_connection or o.enable_dns):
+            raise FatalError("no monitoring module enabled: add --enable-traffic, --enable-dns "
+                             "and/or --enable-connection")
         preflight.check_privileges()
-        if o.enable_traffic:
+        if self.needs_bpf:
             preflight.check_libbpf()
             preflight.check_bpf_support()
         self._ipr = IPRoute()
         self._resolve_interfaces()
         for name in o.ifaces:
             self._locks.acquire_interface(name)
-        if o.enable_traffic:
+        if self.needs_bpf:
             self._locks.acquire_pin_dir(o.pin_dir)
         log.info("local time zone for schedules: %s", setup_timezone(Path(o.config_dir), self._inherited_tz))
         try:
@@ -162,7 +156,7 @@ class Daemon:
             self._server = ApiServer(create_app(self._ctx, web_log=o.web_log), o.listen, o.port)
         except OSError as exc:
             raise FatalError(f"cannot listen on {o.listen}:{o.port}: {exc.strerror}; choose another --port") from None
-        if o.enable_traffic:
+        if self.needs_bpf:
             self._start_traffic()
 
         ifindexes = set(self._ifindex.values())
@@ -183,6 +177,10 @@ class Daemon:
         self._watcher.start()
         self._dump_tables()  # prefixes are in place before the first packet is counted
         self._ensure_attached()
+        self._ctx.dns_config, self._ctx.set_dns_config = self.dns_config, self.set_dns_config
+        if o.enable_dns:
+            self.dns.start()
+            self._ctx.dns = self.dns
         if o.enable_connection:
             self.connections = ConnectionCollector(self.neighbours, self.prefixes.current,
                                                    o.connection_interval_seconds, o.connection_max_entries)
@@ -214,6 +212,9 @@ class Daemon:
         self._collector = TrafficCollector(maps[layout.MAP_DEV_SLOTS], maps[layout.MAP_DEV_OVERFLOW], self.store)
         self.limiter = self._ctx.limiter = Limiter(maps[layout.MAP_LIMITS], maps[layout.MAP_CONTROL], self.settings)
         self.limiter.apply()  # in place before the programs run
+        self.dns = DnsCollector(self._loaded.dns_events_fd, maps[layout.MAP_CONTROL], self._health,
+                                DnsStore(o.dns_max_records, self.hostnames.name))
+        self.dns.set_capture(False)  # until the DNS module starts
 
     def _ensure_attached(self) -> None:
         """Attach where our filters are missing (start, interface recreated, removed by hand)."""
@@ -235,7 +236,7 @@ class Daemon:
     # Options a SIGHUP cannot change: they shape what was set up at start.
     RESTART_ONLY = ("ifaces", "port", "listen", "data_dir", "pin_dir", "tc_priority", "enable_traffic",
                     "traffic_retention_seconds", "traffic_flush_interval_seconds", "traffic_persist_history",
-                    "enable_dns", "dns_max_records", "enable_connection", "web_log", "bpf_object",
+                    "enable_connection", "web_log", "bpf_object",
                     "connection_interval_seconds", "connection_max_entries")
 
     def reload(self) -> None:
@@ -256,9 +257,44 @@ class Daemon:
         setup_timezone(Path(new.config_dir), self._inherited_tz)
         if self.limiter:
             self.limiter.apply()
+        if self.dns and (new.enable_dns, new.dns_max_records) != (self.opts.enable_dns, self.opts.dns_max_records):
+            self._apply_dns(new.enable_dns, new.dns_max_records)
         self.opts = new
         log.info("reloaded %s: %d limit rules, %d bindings", path, len(self.settings.rules),
                  len(self.settings.bindings))
+
+    @property
+    def needs_bpf(self) -> bool:
+        """Traffic counting and DNS capture both live in the TC programs."""
+        return self.opts.enable_traffic or self.opts.enable_dns
+
+    def dns_config(self) -> dict:
+        return {"enabled": bool(self.dns and self.dns.running),
+                "max_records": self.dns.store.max_records if self.dns else self.opts.dns_max_records}
+
+    def set_dns_config(self, enabled: bool | None, max_records: int | None) -> None:
+        """POST /api/dns/config: stored in UCI, in force at once."""
+        if self.dns is None:
+            raise RuntimeError("DNS monitoring needs the eBPF programs, which this bandix did not load: "
+                               "restart it with --enable-dns")
+        options = {}
+        if enabled is not None:
+            options["dns_enabled"] = "1" if enabled else "0"
+        if max_records is not None:
+            options["dns_max_records"] = str(max_records)
+        self.settings.set_options(options)
+        self._apply_dns(enabled, max_records)
+
+    def _apply_dns(self, enabled: bool | None, max_records: int | None) -> None:
+        if max_records is not None and max_records != self.dns.store.max_records:
+            self.dns.store.resize(max_records)
+        if enabled and not self.dns.running:
+            self.dns.start()
+            self._ctx.dns = self.dns
+        elif enabled is False and self.dns.running:
+            self.dns.stop()
+        log.info("DNS monitoring %s, keeping %d records", "on" if self.dns.running else "off",
+                 self.dns.store.max_records)
 
     def _health(self) -> list[int]:
         return read_health(self._loaded.maps[layout.MAP_HEALTH]) if self._loaded else []
@@ -311,6 +347,8 @@ class Daemon:
             self._server.stop()
         if self.connections:
             self.connections.stop()
+        if self.dns and self.dns.running:
+            self.dns.stop()
         if self._watcher:
             self._watcher.stop()
         if self._persistence and self._collector:

@@ -138,6 +138,15 @@ class Settings:
 
         return bool(self._edit(change))
 
+    def set_options(self, options: dict[str, str]) -> None:
+        """Set daemon options in `config bandix 'config'` (made if missing)."""
+        def change(f: uci.UciFile) -> None:
+            section = f.named("config") or f.add("bandix", "config")
+            for name, value in options.items():
+                section.set(name, value)
+
+        self._edit(change)
+
     def set_binding(self, mac: str, hostname: str) -> None:
         """Bind a hostname to a device; an empty one removes the binding."""
         def change(f: uci.UciFile) -> None:

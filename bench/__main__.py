@@ -21,6 +21,7 @@ from pathlib import Path
 
 from bench import bpfcost, rate
 from bench.connections import conntrack_figures
+from bench.dns import dns_figures
 from bench.history import history_figures
 from tests.bandixd import Bandix, remove_state
 from tests.traffic import counters, delta, settle
@@ -134,9 +135,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=int, default=3, help="length of one iperf3 run (default 3)")
     p.add_argument("--rounds", type=int, default=8, help="rate rounds per side and direction (default 8)")
     p.add_argument("--windows", type=int, default=3, help="BPF-stats windows per direction (default 3)")
-    p.add_argument("--only", type=int, choices=(1, 2, 3, 4), action="append",
+    p.add_argument("--only", type=int, choices=(1, 2, 3, 4, 5), action="append",
                    help="run only this figure (repeatable): 1 program cost, 2 packet rate, 3 250 devices, "
-                        "4 conntrack")
+                        "4 conntrack, 5 DNS")
     a = p.parse_args(argv)
     if os.geteuid() != 0:
         print("bench: needs root (network namespaces, eBPF)", file=sys.stderr)
@@ -158,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
             switch = DaemonSwitch(vr, pin_dir, Path(log_dir))
             try:
                 vr.wait_quiet()
-                only = set(a.only or (1, 2, 3, 4))
+                only = set(a.only or (1, 2, 3, 4, 5))
                 if only & {1, 2}:
                     costs = program_cost(vr, switch, a.seconds, a.windows, previous)
                 if 2 in only:
@@ -167,10 +168,12 @@ def main(argv: list[str] | None = None) -> int:
                 switch.set(False, check=False)
             if 3 in only:
                 history_figures(vr, pin_dir, Path(log_dir))
-        if 4 in only:
-            with VirtualRouter(clients=1) as vr:
-                vr.wait_quiet()
-                conntrack_figures(vr)
+            if 4 in only:
+                with VirtualRouter(clients=1) as vr4:
+                    vr4.wait_quiet()
+                    conntrack_figures(vr4)
+            if 5 in only:
+                dns_figures(Path(log_dir))
     except KeyboardInterrupt:
         print("\nbench: interrupted; cleaned up", file=sys.stderr)
         return 130

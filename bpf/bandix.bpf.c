@@ -106,6 +106,19 @@ struct {
 } limits SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, BANDIX_DNS_RING);
+} dns_events SEC(".maps");
+
+/* Where an event is built before it is copied into the ring at its true size. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct bandix_dns_event);
+} dns_scratch SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, BANDIX_HEALTH_SLOTS);
 	__type(key, __u32);
@@ -273,6 +286,103 @@ static __always_inline int take_tokens(struct bandix_limit *l, const int dir, __
 	return ok;
 }
 
+/*
+ * The L4 protocol and the offset of its header, skipping up to
+ * BANDIX_MAX_IPV6_EXT IPv6 extension headers; -1 when there is none to
+ * look at (another protocol, a later fragment, a header out of reach).
+ */
+static __always_inline int l4_offset(struct __sk_buff *skb, __u32 l3, int v6, __u8 *proto)
+{
+	if (!v6) {
+		__u8 ver_ihl, p;
+		__be16 frag;
+
+		if (bpf_skb_load_bytes(skb, l3, &ver_ihl, 1) || bpf_skb_load_bytes(skb, l3 + 9, &p, 1) ||
+		    bpf_skb_load_bytes(skb, l3 + 6, &frag, 2))
+			return -1;
+		if (frag & bpf_htons(0x1fff)) /* not the first fragment: no ports */
+			return -1;
+		*proto = p;
+		return l3 + (ver_ihl & 0x0f) * 4;
+	}
+	__u8 next;
+	__u32 off = l3 + 40;
+
+	if (bpf_skb_load_bytes(skb, l3 + 6, &next, 1))
+		return -1;
+#pragma unroll
+	for (int i = 0; i < BANDIX_MAX_IPV6_EXT; i++) {
+		__u8 ext[2];
+
+		if (next != 0 && next != 43 && next != 60 && next != 44) /* hop-by-hop, routing, dest, fragment */
+			break;
+		if (bpf_skb_load_bytes(skb, off, ext, 2))
+			return -1;
+		if (next == 44) {
+			__be16 frag;
+
+			if (bpf_skb_load_bytes(skb, off + 2, &frag, 2) || (frag & bpf_htons(0xfff8)))
+				return -1;
+			off += 8;
+		} else {
+			off += (ext[1] + 1) * 8;
+		}
+		next = ext[0];
+	}
+	*proto = next;
+	return off;
+}
+
+/* Copy a DNS packet (UDP/TCP port 53, with payload) into the ring buffer. */
+static __always_inline void capture_dns(struct __sk_buff *skb, __u32 l2, int v6, const int dir, const __u16 *mac)
+{
+	__u32 slot = BANDIX_CONTROL_DNS;
+	__u32 *on = bpf_map_lookup_elem(&control, &slot);
+
+	if (!on || !*on)
+		return;
+
+	__u8 proto = 0;
+	int l4 = l4_offset(skb, l2, v6, &proto);
+	__be16 ports[2];
+
+	if (l4 < 0 || (proto != 17 && proto != 6) || bpf_skb_load_bytes(skb, l4, ports, 4))
+		return;
+	if (ports[0] != bpf_htons(53) && ports[1] != bpf_htons(53))
+		return;
+	if (proto == 6) { /* TCP: only segments that carry DNS bytes */
+		__u8 doff;
+
+		if (bpf_skb_load_bytes(skb, l4 + 12, &doff, 1) || skb->len <= (__u32)l4 + (doff >> 4) * 4)
+			return;
+	}
+
+	__u32 zero = 0;
+	struct bandix_dns_event *e = bpf_map_lookup_elem(&dns_scratch, &zero);
+
+	if (!e)
+		return;
+	__u32 len = skb->len - l2;
+
+	e->ts_ns = bpf_ktime_get_ns();
+	e->ifindex = skb->ifindex;
+	e->orig_len = len;
+	e->dir = dir;
+	e->family = v6 ? 6 : 4;
+	__builtin_memcpy(e->mac, mac, 6);
+	if (len > BANDIX_DNS_CAPTURE)
+		len = BANDIX_DNS_CAPTURE;
+	if (len < 20)
+		return;
+	/* The identity for 1..CAPTURE, written so the verifier sees those bounds. */
+	len = ((len - 1) & (BANDIX_DNS_CAPTURE - 1)) + 1;
+	if (bpf_skb_load_bytes(skb, l2, e->data, len))
+		return;
+	e->len = len;
+	if (bpf_ringbuf_output(&dns_events, e, __builtin_offsetof(struct bandix_dns_event, data) + len, 0))
+		health_inc(BANDIX_HEALTH_DNS_LOST);
+}
+
 /* The first 8 bytes of a slot (MAC and `used`) as one comparable word. */
 union slot_head {
 	__u16 w[4];
@@ -419,6 +529,7 @@ static __always_inline int account(struct __sk_buff *skb, const int dir)
 
 	if (!stats)
 		return TC_ACT_UNSPEC;
+	capture_dns(skb, l2, is_v6, dir, mac);
 
 	struct bandix_counter *c = &stats->c[(is_lan ? 0 : 2) | dir];
 

@@ -30,6 +30,7 @@ enum bandix_health {
 	BANDIX_HEALTH_DEV_MAP_FULL = 0, /* a device fit neither dev_slots nor dev_overflow */
 	BANDIX_HEALTH_TRUNCATED = 1,    /* IP ethertype but header shorter than IP */
 	BANDIX_HEALTH_LIMIT_DROPS = 2,  /* packets dropped by a rate limit */
+	BANDIX_HEALTH_DNS_LOST = 3,     /* DNS packets the ring buffer had no room for */
 	BANDIX_HEALTH_SLOTS = 8,
 };
 
@@ -92,10 +93,30 @@ enum bandix_control {
 	BANDIX_CONTROL_GENERATION_LO = 2, /* a random id of this set of pins, so */
 	BANDIX_CONTROL_GENERATION_HI = 3, /* saved history knows if counters reset */
 	BANDIX_CONTROL_LIMITS = 4,     /* entries in `limits`: 0 skips the lookup */
+	BANDIX_CONTROL_DNS = 5,        /* 1: copy DNS packets to `dns_events` */
 	BANDIX_CONTROL_SLOTS = 8,
 };
 
 #define BANDIX_MAX_LIMITS 1024
+#define BANDIX_DNS_CAPTURE 2048        /* bytes of a DNS packet copied, from its IP header */
+#define BANDIX_DNS_RING (4 * 1024 * 1024) /* bytes of ring buffer for DNS events */
+#define BANDIX_MAX_IPV6_EXT 4          /* IPv6 extension headers skipped to find the ports */
+
+/*
+ * A DNS packet for the daemon: UDP or TCP, port 53, either direction. The
+ * packet is copied from its IP header on, up to BANDIX_DNS_CAPTURE bytes;
+ * the daemon parses IP, UDP/TCP and DNS itself.
+ */
+struct bandix_dns_event {
+	__u64 ts_ns;     /* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
+	__u32 ifindex;
+	__u16 len;       /* bytes in data */
+	__u16 orig_len;  /* the packet's L3 length */
+	__u8 dir;        /* BANDIX_DIR_RX: to the device, BANDIX_DIR_TX: from it */
+	__u8 family;     /* 4 or 6 */
+	__u8 mac[6];     /* the device */
+	__u8 data[BANDIX_DNS_CAPTURE];
+};
 #define BANDIX_NSEC_PER_SEC 1000000000ULL
 
 /*

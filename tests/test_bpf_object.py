@@ -24,6 +24,7 @@ MIRRORS = {
     "bandix_prefix_v6": layout.PrefixV6,
     "bandix_lan": layout.Lan,
     "bandix_limit": layout.Limit,
+    "bandix_dns_event": layout.DnsEvent,
 }
 
 
@@ -54,7 +55,7 @@ def test_maps_and_programs_are_the_ones_the_daemon_uses(target):
     by_id = {t["id"]: t for t in dump}
     types = {t["name"]: t for t in dump if t.get("name")}
     maps = [by_id[v["type_id"]]["name"] for v in types[".maps"]["vars"]]
-    assert sorted(maps) == sorted(layout.PINNED_MAPS)
+    assert sorted(maps) == sorted(layout.ALL_MAPS)
     assert types[layout.PROG_INGRESS]["kind"] == "FUNC" and types[layout.PROG_EGRESS]["kind"] == "FUNC"
 
 
@@ -66,6 +67,7 @@ def test_header_constants_match_the_python_mirror():
     assert int(defines["BANDIX_OVERFLOW"]) == layout.OVERFLOW
     assert int(defines["BANDIX_MAX_PREFIXES"]) == layout.MAX_PREFIXES
     assert int(defines["BANDIX_MAX_LIMITS"]) == layout.MAX_LIMITS
+    assert int(defines["BANDIX_DNS_CAPTURE"]) == layout.DNS_CAPTURE
 
 
 def test_big_endian_object_is_big_endian_with_btf():

@@ -12,12 +12,14 @@ from importlib import resources
 import falcon
 
 from ..collect.connections import ConnectionCollector
+from ..collect.dns import DnsCollector
 from ..collect.hostnames import Hostnames
 from ..collect.neighbours import NeighbourTable
 from ..limiter import Limiter
 from ..settings import Settings
 from ..store.traffic import TrafficStore
 from .connections import ConnectionDevicesResource, ConnectionFlowsResource
+from .dns import DnsConfigResource, DnsQueriesResource, DnsStatsResource
 from .errors import handle_unexpected, serialize_error
 from .limits import BindingsResource, ScheduleResource
 from .metrics import PrometheusResource
@@ -56,6 +58,9 @@ class ApiContext:
     limiter: Limiter | None  # None until the maps are loaded
     hostnames: Hostnames
     connections: ConnectionCollector | None = None  # None: --enable-connection is off
+    dns: DnsCollector | None = None  # None: DNS monitoring was never on
+    dns_config: Callable[[], dict] = lambda: {"enabled": False, "max_records": 0}
+    set_dns_config: Callable[[bool | None, int | None], None] = lambda enabled, max_records: None
 
     def limit_in_force(self, mac: str) -> tuple[int, int]:
         return self.limiter.in_force(mac) if self.limiter else (0, 0)
@@ -78,6 +83,9 @@ def create_app(ctx: ApiContext, web_log: bool = False) -> falcon.App:
     app.add_route("/api/traffic/bindings", BindingsResource(ctx.settings))
     app.add_route("/api/connection/devices", ConnectionDevicesResource(ctx))
     app.add_route("/api/connection/flows", ConnectionFlowsResource(ctx))
+    app.add_route("/api/dns/queries", DnsQueriesResource(ctx))
+    app.add_route("/api/dns/stats", DnsStatsResource(ctx))
+    app.add_route("/api/dns/config", DnsConfigResource(ctx))
     app.add_route("/api/openapi.json", OpenApiResource())
     app.add_route("/metrics", PrometheusResource(ctx.store, ctx.neighbours, ctx.health))
     return app

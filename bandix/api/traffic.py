@@ -16,7 +16,7 @@ def single_param(req: falcon.Request, name: str) -> str | None:
     """A query parameter given at most once."""
     value = req.params.get(name)
     if isinstance(value, list):
-        raise falcon.HTTPBadRequest(description=f"query parameter '{name}' given more than once")
+        raise falcon.HTTPBadRequest(description=f"{name}: given more than once")
     return value
 
 

@@ -24,19 +24,26 @@ MAP_CONTROL = "control"
 MAP_HEALTH = "health"
 MAP_LIMITS = "limits"
 PINNED_MAPS = (MAP_DEV_SLOTS, MAP_DEV_OVERFLOW, MAP_LAN, MAP_CONTROL, MAP_HEALTH, MAP_LIMITS)
+# Per daemon, not pinned: a ring buffer only means something to its reader.
+MAP_DNS_EVENTS = "dns_events"
+MAP_DNS_SCRATCH = "dns_scratch"
+ALL_MAPS = (*PINNED_MAPS, MAP_DNS_EVENTS, MAP_DNS_SCRATCH)
 
 CONTROL_LAYOUT = 0
 CONTROL_LAN_ACTIVE = 1
 CONTROL_GENERATION = (2, 3)  # low and high half of a random id, new with every set of pins
 CONTROL_LIMITS = 4  # entries in the limits map; 0 lets the programs skip the lookup
+CONTROL_DNS = 5  # 1: the programs copy DNS packets into dns_events
 CONTROL_SLOTS = 8
 
 MAX_LIMITS = 1024
+DNS_CAPTURE = 2048
 NSEC_PER_SEC = 1_000_000_000
 
 HEALTH_DEV_MAP_FULL = 0
 HEALTH_TRUNCATED = 1
 HEALTH_LIMIT_DROPS = 2
+HEALTH_DNS_LOST = 3
 HEALTH_SLOTS = 8
 
 # Order of bandix_dev_stats.c: index = (zone << 1) | direction.
@@ -88,4 +95,19 @@ class Limit(ctypes.Structure):
         ("burst", ctypes.c_uint64 * 2),
         ("tokens", ctypes.c_uint64 * 2),
         ("stamp", ctypes.c_uint64 * 2),
+    ]
+
+
+class DnsEvent(ctypes.Structure):
+    """The header of a DNS event; `len` bytes of the packet follow it."""
+
+    _fields_ = [
+        ("ts_ns", ctypes.c_uint64),
+        ("ifindex", ctypes.c_uint32),
+        ("len", ctypes.c_uint16),
+        ("orig_len", ctypes.c_uint16),
+        ("dir", ctypes.c_uint8),
+        ("family", ctypes.c_uint8),
+        ("mac", ctypes.c_uint8 * 6),
+        ("data", ctypes.c_uint8 * DNS_CAPTURE),
     ]

@@ -115,6 +115,7 @@ class LoadedObject:
     reused_pins: bool
     _obj: int
     generation: int = 0  # random id of this set of pinned counters
+    dns_events_fd: int = -1  # the ring buffer of DNS packets
     prog_fds: dict[str, int] = field(default_factory=dict)
     maps: dict[str, Map] = field(default_factory=dict)
 
@@ -167,6 +168,8 @@ def load(object_path: Path, pin_dir: Path) -> LoadedObject:
         handle = check_ptr(lib().bpf_object__find_map_by_name(obj, name.encode()), f"map {name}")
         fd = check(lib().bpf_map__fd(handle), f"fd of map {name}")
         loaded.maps[name] = Map(fd, name, key_size, value_size, percpu=percpu)
+    ring = check_ptr(lib().bpf_object__find_map_by_name(obj, layout.MAP_DNS_EVENTS.encode()), "map dns_events")
+    loaded.dns_events_fd = check(lib().bpf_map__fd(ring), "fd of map dns_events")
     control = loaded.maps[layout.MAP_CONTROL]
     control.update(struct.pack("=I", layout.CONTROL_LAYOUT), struct.pack("=I", layout.LAYOUT_VERSION))
     loaded.generation = _pin_generation(control)

@@ -1,0 +1,100 @@
+"""DNS monitoring: take the packets the TC programs copy into the ring buffer,
+decode them, and keep them as records (store/dns.py).
+
+One thread polls the ring buffer; libbpf's callback only keeps the bytes, and
+decoding happens between polls. A packet that does not decode is counted and
+skipped. Packets the ring buffer had no room for are counted by the kernel
+(health slot DNS_LOST) and reported.
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+import threading
+import time
+from collections.abc import Callable
+
+from ..bpf import layout
+from ..bpf.maps import Map
+from ..bpf.ringbuf import RingBuffer
+from ..store.dns import DnsStore
+from .dnsparse import Malformed, TcpStreams, parse_dns, parse_l3
+
+log = logging.getLogger(__name__)
+
+_EVENT = struct.Struct("=QIHHBB6s")  # bandix_dns_event up to its data
+POLL_MS = 200
+
+
+class DnsCollector:
+    def __init__(self, ring_fd: int, control: Map, health: Callable[[], list[int]], store: DnsStore) -> None:
+        self._ring_fd = ring_fd
+        self._control = control
+        self._health = health
+        self.store = store
+        self._streams = TcpStreams()
+        self._pending: list[bytes] = []
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lost_base = self._lost_now()
+
+    def _lost_now(self) -> int:
+        values = self._health()
+        return values[layout.HEALTH_DNS_LOST] if len(values) > layout.HEALTH_DNS_LOST else 0
+
+    def set_capture(self, on: bool) -> None:
+        """Tell the programs to copy DNS packets (or to stop)."""
+        self._control.update(struct.pack("=I", layout.CONTROL_DNS), struct.pack("=I", 1 if on else 0))
+
+    def start(self) -> None:
+        self.set_capture(True)
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="dns", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self.set_capture(False)
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
+            self._thread = None
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None
+
+    def _run(self) -> None:
+        ring = RingBuffer(self._ring_fd, self._pending.append)
+        next_health = 0.0
+        try:
+            while not self._stop.is_set():
+                ring.poll(POLL_MS)
+                events, self._pending[:] = list(self._pending), []
+                if events:
+                    self.process(events)
+                if time.monotonic() >= next_health:
+                    next_health = time.monotonic() + 1
+                    lost = self._lost_now() - self._lost_base
+                    if lost > self.store.lost_events:
+                        log.warning("the DNS ring buffer overflowed: %d packets lost so far", lost)
+                        self.store.lost_events = lost
+        except Exception:
+            log.exception("DNS monitoring stopped")
+        finally:
+            ring.close()
+
+    def process(self, events: list[bytes]) -> None:
+        offset_ns = time.time_ns() - time.monotonic_ns()  # kernel stamps are CLOCK_MONOTONIC
+        for raw in events:
+            try:
+                ts_ns, _ifindex, length, _orig, _dir, family, mac = _EVENT.unpack_from(raw)
+                seg = parse_l3(raw[_EVENT.size : _EVENT.size + length], family)
+                payloads = self._streams.feed(seg) if seg.transport == "tcp" else [seg.payload]
+                mac_text = mac.hex(":")
+                for payload in payloads:
+                    msg = parse_dns(payload)
+                    self.store.add(ts_ns, (ts_ns + offset_ns) // 1_000_000, mac_text, seg, msg, payload)
+            except (Malformed, struct.error) as exc:
+                self.store.malformed += 1
+                log.debug("skipping a DNS packet that does not decode: %s", exc)
