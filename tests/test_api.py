@@ -22,7 +22,7 @@ def api_router():
     """One router and daemon for this module: these tests only read, or send bad input."""
     from tests.bandixd import busy_router
 
-    with busy_router(["--enable-traffic", "--enable-connection", "--web-log"]) as shared:
+    with busy_router(["--enable-traffic", "--enable-connection", "--enable-dns", "--web-log"]) as shared:
         yield shared
 
 
