@@ -43,6 +43,13 @@ class Options:
     traffic_persist_history: bool = False
     enable_dns: bool = False
     dns_max_records: int = 10000
+    enable_flows: bool = False
+    flush_interval_secs: int = 1
+    flow_idle_timeout_secs: int = 900
+    flow_map_size: int = 16384
+    dns_ttl_cap_secs: int = 600
+    sni_ttl_cap_secs: int = 300
+    flow_retention_days: int = 7
     enable_connection: bool = False
     connection_interval_seconds: int = 5
     connection_max_entries: int = 100_000
@@ -143,6 +150,13 @@ _UCI: dict[str, tuple[str | None, Callable[[str], Any]]] = {
     "traffic_persist_history": ("traffic_persist_history", _bool),
     "enable_dns": ("dns_enabled", _bool),
     "dns_max_records": ("dns_max_records", _int_range(1, 10_000_000)),
+    "enable_flows": ("flows_enabled", _bool),
+    "flush_interval_secs": ("flow_flush_interval_secs", _int_range(1, 60)),
+    "flow_idle_timeout_secs": ("flow_idle_timeout_secs", _int_range(10, 86400)),
+    "flow_map_size": ("flow_map_size", _int_range(1024, 1_048_576)),
+    "dns_ttl_cap_secs": ("dns_ttl_cap_secs", _int_range(1, 604800)),
+    "sni_ttl_cap_secs": ("sni_ttl_cap_secs", _int_range(1, 604800)),
+    "flow_retention_days": ("flow_retention_days", _int_range(1, 3650)),
     "enable_connection": ("connection_enabled", _bool),
     "connection_interval_seconds": ("connection_interval_seconds", _int_range(1, 3600)),
     "connection_max_entries": ("connection_max_entries", _int_range(100, 10_000_000)),
@@ -190,6 +204,8 @@ examples:
         expose the API on every address (the default is loopback only)
   bandix --iface br-lan --enable-traffic --additional-subnets 10.8.0.0/24,fd00:8::/64
         count traffic to a VPN subnet as LAN, not WAN
+  bandix --iface br-lan --enable-flows --data-dir /tmp/bandix
+        where the traffic goes: flows by domain, for `bandix top-domain` and the API
   bandix --config-dir /etc/config
         everything from `config bandix 'config'` in /etc/config/bandix (flags win)
 
@@ -235,6 +251,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--enable-dns", action="store_true", help="enable DNS monitoring")
     p.add_argument("--dns-max-records", type=_flag(_int_range(1, 10_000_000)),
                    help="DNS records kept in memory (default 10000)")
+    p.add_argument("--enable-flows", action="store_true",
+                   help="count 5-tuple flows and attribute them to domains (DNS answers, TLS/QUIC SNI); "
+                   "kept per minute in the SQLite database of --data-dir for the report commands")
+    p.add_argument("--flush-interval-secs", type=_flag(_int_range(1, 60)),
+                   help="how often flow counters are read and written (default 1)")
+    p.add_argument("--flow-idle-timeout-secs", type=_flag(_int_range(10, 86400)),
+                   help="a flow without packets for this long leaves the kernel map (default 900)")
+    p.add_argument("--flow-map-size", type=_flag(_int_range(1024, 1_048_576)),
+                   help="flows the kernel tracks at once; the idlest is evicted beyond (default 16384)")
+    p.add_argument("--dns-ttl-cap-secs", type=_flag(_int_range(1, 604800)),
+                   help="longest a DNS answer names an address for attribution (default 600)")
+    p.add_argument("--sni-ttl-cap-secs", type=_flag(_int_range(1, 604800)),
+                   help="how long a TLS/QUIC server name names its address (default 300)")
+    p.add_argument("--flow-retention-days", type=_flag(_int_range(1, 3650)),
+                   help="days of flow analytics kept; older minutes are pruned daily (default 7)")
     p.add_argument("--enable-connection", action="store_true", help="enable connection statistics")
     p.add_argument("--connection-interval-seconds", type=_flag(_int_range(1, 3600)),
                    help="how often the conntrack table is read (default 5)")

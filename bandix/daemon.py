@@ -22,6 +22,8 @@ from .api.server import ApiServer
 from .bpf import layout, loader, tc
 from .bpf.counters import forget_device, read_health
 from .bpf.prefixes import TooManyPrefixes, write_lan_table
+from .collect.analytics import FlowAnalytics
+from .collect.attribution import DomainCache
 from .collect.connections import ConnectionCollector
 from .collect.dns import DnsCollector
 from .collect.hostnames import Hostnames
@@ -35,6 +37,8 @@ from .instance import InstanceLocks
 from .limiter import Limiter
 from .localtime import setup_timezone
 from .settings import Settings
+from .store.analytics import AnalyticsWriter
+from .store.database import DatabaseUnavailable
 from .store.dns import DnsStore
 from .store.persistence import Persistence
 from .store.traffic import TrafficStore
@@ -69,6 +73,7 @@ class Daemon:
         self.limiter: Limiter | None = None
         self.connections: ConnectionCollector | None = None
         self.dns: DnsCollector | None = None
+        self.flows: FlowAnalytics | None = None
         self._inherited_tz = os.environ.get("TZ")
         self._reload = threading.Event()  # set by SIGHUP, handled by the main loop
 
@@ -132,9 +137,9 @@ class Daemon:
 
     def start(self) -> None:
         o = self.opts
-        if not (o.enable_traffic or o.enable_connection or o.enable_dns):
-            raise FatalError("no monitoring module enabled: add --enable-traffic, --enable-dns "
-                             "and/or --enable-connection")
+        if not (o.enable_traffic or o.enable_connection or o.enable_dns or o.enable_flows):
+            raise FatalError("no monitoring module enabled: add --enable-traffic, --enable-dns, "
+                             "--enable-flows and/or --enable-connection")
         preflight.check_privileges()
         if self.needs_bpf:
             preflight.check_libbpf()
@@ -181,6 +186,8 @@ class Daemon:
         if o.enable_dns:
             self.dns.start()
             self._ctx.dns = self.dns
+        if o.enable_flows:
+            self._start_flows()
         if o.enable_connection:
             self.connections = ConnectionCollector(self.neighbours, self.prefixes.current,
                                                    o.connection_interval_seconds, o.connection_max_entries)
@@ -196,7 +203,7 @@ class Daemon:
         o = self.opts
         try:
             obj = loader.find_object(o.bpf_object)
-            self._loaded = loader.load(obj, Path(o.pin_dir))
+            self._loaded = loader.load(obj, Path(o.pin_dir), o.flow_map_size)
         except FileNotFoundError as exc:
             raise FatalError(str(exc)) from None
         except OSError as exc:
@@ -215,6 +222,31 @@ class Daemon:
         self.dns = DnsCollector(self._loaded.dns_events_fd, maps[layout.MAP_CONTROL], self._health,
                                 DnsStore(o.dns_max_records, self.hostnames.name))
         self.dns.set_capture(False)  # until the DNS module starts
+
+    def _start_flows(self) -> None:
+        """Flows, hellos and DNS answers into the analytics tables of the data dir."""
+        o = self.opts
+        writer = AnalyticsWriter(Path(o.data_dir), o.flow_retention_days)
+        try:
+            writer.start()
+        except DatabaseUnavailable as exc:
+            raise FatalError(f"--enable-flows needs its database: {exc}") from None
+        names = {index: name for name, index in self._ifindex.items()}
+
+        def iface_of(mac: str) -> str:
+            index = self.neighbours.ifindex_of(mac)
+            return names.get(index, "") if index is not None else (o.ifaces[0] if len(o.ifaces) == 1 else "")
+
+        maps = self._loaded.maps
+        self.flows = FlowAnalytics(maps[layout.MAP_FLOWS], self._loaded.hello_events_fd, self._health, writer,
+                                   DomainCache(o.dns_ttl_cap_secs, o.sni_ttl_cap_secs), o.flow_map_size,
+                                   o.flow_idle_timeout_secs, o.flush_interval_secs, iface_of,
+                                   maps[layout.MAP_CONTROL])
+        self.dns.listeners.append(self.flows.on_dns)
+        self.dns.want("flows", True)
+        self.flows.start()
+        self._ctx.flows_db = writer.path
+        log.info("flows: %d entries in the kernel, analytics in %s", o.flow_map_size, writer.path)
 
     def _ensure_attached(self) -> None:
         """Attach where our filters are missing (start, interface recreated, removed by hand)."""
@@ -237,7 +269,9 @@ class Daemon:
     RESTART_ONLY = ("ifaces", "port", "listen", "data_dir", "pin_dir", "tc_priority", "enable_traffic",
                     "traffic_retention_seconds", "traffic_flush_interval_seconds", "traffic_persist_history",
                     "enable_connection", "web_log", "bpf_object",
-                    "connection_interval_seconds", "connection_max_entries")
+                    "connection_interval_seconds", "connection_max_entries", "enable_flows",
+                    "flush_interval_secs", "flow_idle_timeout_secs", "flow_map_size", "dns_ttl_cap_secs",
+                    "sni_ttl_cap_secs", "flow_retention_days")
 
     def reload(self) -> None:
         """SIGHUP: read the UCI file again; in-memory state is kept."""
@@ -266,7 +300,7 @@ class Daemon:
     @property
     def needs_bpf(self) -> bool:
         """Traffic counting and DNS capture both live in the TC programs."""
-        return self.opts.enable_traffic or self.opts.enable_dns
+        return self.opts.enable_traffic or self.opts.enable_dns or self.opts.enable_flows
 
     def dns_config(self) -> dict:
         return {"enabled": bool(self.dns and self.dns.running),
@@ -347,6 +381,9 @@ class Daemon:
             self._server.stop()
         if self.connections:
             self.connections.stop()
+        if self.flows:
+            self.flows.stop()  # a final collection, written before we go
+            self.dns.want("flows", False)
         if self.dns and self.dns.running:
             self.dns.stop()
         if self._watcher:

@@ -22,6 +22,7 @@ from pathlib import Path
 from bench import bpfcost, rate
 from bench.connections import conntrack_figures
 from bench.dns import dns_figures
+from bench.flows import flow_figures
 from bench.history import history_figures
 from tests.bandixd import Bandix, remove_state
 from tests.traffic import counters, delta, settle
@@ -44,6 +45,7 @@ class DaemonSwitch:
         self.vr, self.pin_dir, self.log_dir = vr, pin_dir, log_dir
         self.daemon: Bandix | None = None
         self.cpu_s = self.wall_s = 0.0  # daemon CPU while on, start-up excluded
+        self.extra_args: list[str] = []
         self._mark = (0.0, 0.0)
 
     @staticmethod
@@ -55,7 +57,8 @@ class DaemonSwitch:
         if on == (self.daemon is not None):
             return
         if on:
-            d = Bandix(self.vr.router, ["--iface", "br-lan", "--enable-traffic"], self.pin_dir, name="bench")
+            d = Bandix(self.vr.router, ["--iface", "br-lan", "--enable-traffic", *self.extra_args], self.pin_dir,
+                       name="bench")
             d.log_path = self.log_dir / f"bandix-{time.monotonic_ns()}.log"  # not under tests/
             self.daemon = d.start()
             self._mark = (self._cpu(d.proc.pid), time.monotonic())
@@ -135,9 +138,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=int, default=3, help="length of one iperf3 run (default 3)")
     p.add_argument("--rounds", type=int, default=8, help="rate rounds per side and direction (default 8)")
     p.add_argument("--windows", type=int, default=3, help="BPF-stats windows per direction (default 3)")
-    p.add_argument("--only", type=int, choices=(1, 2, 3, 4, 5), action="append",
+    p.add_argument("--only", type=int, choices=(1, 2, 3, 4, 5, 6), action="append",
                    help="run only this figure (repeatable): 1 program cost, 2 packet rate, 3 250 devices, "
-                        "4 conntrack, 5 DNS")
+                        "4 conntrack, 5 DNS, 6 flows")
+    p.add_argument("--with-flows", action="store_true",
+                   help="figures 1 and 2 with --enable-flows (flow counting and hello capture) on")
     a = p.parse_args(argv)
     if os.geteuid() != 0:
         print("bench: needs root (network namespaces, eBPF)", file=sys.stderr)
@@ -159,7 +164,9 @@ def main(argv: list[str] | None = None) -> int:
             switch = DaemonSwitch(vr, pin_dir, Path(log_dir))
             try:
                 vr.wait_quiet()
-                only = set(a.only or (1, 2, 3, 4, 5))
+                only = set(a.only or (1, 2, 3, 4, 5, 6))
+                if a.with_flows:
+                    switch.extra_args = ["--enable-flows", "--data-dir", str(Path(log_dir) / "data")]
                 if only & {1, 2}:
                     costs = program_cost(vr, switch, a.seconds, a.windows, previous)
                 if 2 in only:
@@ -174,6 +181,8 @@ def main(argv: list[str] | None = None) -> int:
                     conntrack_figures(vr4)
             if 5 in only:
                 dns_figures(Path(log_dir))
+            if 6 in only:
+                flow_figures()
     except KeyboardInterrupt:
         print("\nbench: interrupted; cleaned up", file=sys.stderr)
         return 130

@@ -110,13 +110,31 @@ struct {
 	__uint(max_entries, BANDIX_DNS_RING);
 } dns_events SEC(".maps");
 
-/* Where an event is built before it is copied into the ring at its true size. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, BANDIX_HELLO_RING);
+} hello_events SEC(".maps");
+
+/* Where an event is built before it is copied into a ring at its true size. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct bandix_dns_event);
-} dns_scratch SEC(".maps");
+	__type(value, struct bandix_packet_event);
+} event_scratch SEC(".maps");
+
+/*
+ * 5-tuple flows. Not pinned: only the daemon that reads the deltas knows what
+ * it has already counted. An LRU hash, so a full map drops the flow idle the
+ * longest rather than the new one; the daemon derives evictions from
+ * HEALTH_FLOW_NEW, the entries it finds and those it deleted itself.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, BANDIX_FLOWS);
+	__type(key, struct bandix_flow_key);
+	__type(value, struct bandix_flow);
+} flows SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -300,9 +318,9 @@ static __always_inline int l4_offset(struct __sk_buff *skb, __u32 l3, int v6, __
 		if (bpf_skb_load_bytes(skb, l3, &ver_ihl, 1) || bpf_skb_load_bytes(skb, l3 + 9, &p, 1) ||
 		    bpf_skb_load_bytes(skb, l3 + 6, &frag, 2))
 			return -1;
+		*proto = p;
 		if (frag & bpf_htons(0x1fff)) /* not the first fragment: no ports */
 			return -1;
-		*proto = p;
 		return l3 + (ver_ihl & 0x0f) * 4;
 	}
 	__u8 next;
@@ -333,32 +351,12 @@ static __always_inline int l4_offset(struct __sk_buff *skb, __u32 l3, int v6, __
 	return off;
 }
 
-/* Copy a DNS packet (UDP/TCP port 53, with payload) into the ring buffer. */
-static __always_inline void capture_dns(struct __sk_buff *skb, __u32 l2, int v6, const int dir, const __u16 *mac)
+/* Copy a packet, from its IP header, into one of the ring buffers. */
+static __always_inline void emit(void *ring, __u32 lost_slot, struct __sk_buff *skb, __u32 l2, int v6,
+				 const int dir, const __u16 *mac)
 {
-	__u32 slot = BANDIX_CONTROL_DNS;
-	__u32 *on = bpf_map_lookup_elem(&control, &slot);
-
-	if (!on || !*on)
-		return;
-
-	__u8 proto = 0;
-	int l4 = l4_offset(skb, l2, v6, &proto);
-	__be16 ports[2];
-
-	if (l4 < 0 || (proto != 17 && proto != 6) || bpf_skb_load_bytes(skb, l4, ports, 4))
-		return;
-	if (ports[0] != bpf_htons(53) && ports[1] != bpf_htons(53))
-		return;
-	if (proto == 6) { /* TCP: only segments that carry DNS bytes */
-		__u8 doff;
-
-		if (bpf_skb_load_bytes(skb, l4 + 12, &doff, 1) || skb->len <= (__u32)l4 + (doff >> 4) * 4)
-			return;
-	}
-
 	__u32 zero = 0;
-	struct bandix_dns_event *e = bpf_map_lookup_elem(&dns_scratch, &zero);
+	struct bandix_packet_event *e = bpf_map_lookup_elem(&event_scratch, &zero);
 
 	if (!e)
 		return;
@@ -379,8 +377,100 @@ static __always_inline void capture_dns(struct __sk_buff *skb, __u32 l2, int v6,
 	if (bpf_skb_load_bytes(skb, l2, e->data, len))
 		return;
 	e->len = len;
-	if (bpf_ringbuf_output(&dns_events, e, __builtin_offsetof(struct bandix_dns_event, data) + len, 0))
-		health_inc(BANDIX_HEALTH_DNS_LOST);
+	if (bpf_ringbuf_output(ring, e, __builtin_offsetof(struct bandix_packet_event, data) + len, 0))
+		health_inc(lost_slot);
+}
+
+/* The offset of a TCP segment's payload, or -1 when it carries none. */
+static __always_inline int tcp_payload(struct __sk_buff *skb, int l4)
+{
+	__u8 doff;
+
+	if (bpf_skb_load_bytes(skb, l4 + 12, &doff, 1))
+		return -1;
+	l4 += (doff >> 4) * 4;
+	return skb->len > (__u32)l4 ? l4 : -1;
+}
+
+/* Count a packet in its flow: the flow's packets before this one, or ~0 when it has no entry. */
+static __always_inline __u64 count_flow(const struct bandix_flow_key *key, __u32 len, const __u16 *mac)
+{
+	__u64 now = bpf_ktime_get_ns();
+	struct bandix_flow *f = bpf_map_lookup_elem(&flows, key);
+
+	if (!f) {
+		struct bandix_flow fresh = { .bytes = len, .packets = 1, .last_ns = now };
+
+		__builtin_memcpy(fresh.mac, mac, 6);
+		long err = bpf_map_update_elem(&flows, key, &fresh, BPF_NOEXIST);
+
+		if (!err) {
+			health_inc(BANDIX_HEALTH_FLOW_NEW);
+			return 0;
+		}
+		f = err == -17 /* EEXIST: added meanwhile */ ? bpf_map_lookup_elem(&flows, key) : 0;
+		if (!f) {
+			health_inc(BANDIX_HEALTH_FLOW_FAILED);
+			return ~0ULL;
+		}
+	}
+	__u64 before = f->packets;
+
+	__sync_fetch_and_add(&f->bytes, len);
+	__sync_fetch_and_add(&f->packets, 1);
+	f->last_ns = now;
+	return before;
+}
+
+/* A TLS ClientHello record at `payload` (content type, version major, handshake type)? */
+static __always_inline int starts_client_hello(struct __sk_buff *skb, int payload)
+{
+	__u8 head[6];
+
+	return payload >= 0 && !bpf_skb_load_bytes(skb, payload, head, 6) && head[0] == 0x16 &&
+	       head[1] == 0x03 && head[5] == 0x01;
+}
+
+/*
+ * What the daemon wants beyond the device counters: DNS packets, flows, and
+ * the hellos that name a flow's server. The L4 header is found once for all.
+ */
+static __always_inline void inspect(struct __sk_buff *skb, __u32 l2, int v6, const int dir, const __u16 *mac)
+{
+	__u32 slot = BANDIX_CONTROL_DNS;
+	__u32 *dns_on = bpf_map_lookup_elem(&control, &slot);
+
+	slot = BANDIX_CONTROL_FLOWS;
+	__u32 *flows_on = bpf_map_lookup_elem(&control, &slot);
+	int dns = dns_on && *dns_on, with_flows = flows_on && *flows_on;
+
+	if (!dns && !with_flows)
+		return;
+
+	struct bandix_flow_key key = { .family = v6 ? 6 : 4, .dir = dir };
+	int l4 = l4_offset(skb, l2, v6, &key.proto);
+	int ported = l4 >= 0 && (key.proto == 17 || key.proto == 6);
+
+	if (ported && bpf_skb_load_bytes(skb, l4, &key.sport, 4))
+		ported = 0;
+	if (dns && ported && (key.sport == bpf_htons(53) || key.dport == bpf_htons(53)) &&
+	    (key.proto == 17 || tcp_payload(skb, l4) >= 0))
+		emit(&dns_events, BANDIX_HEALTH_DNS_LOST, skb, l2, v6, dir, mac);
+	if (!with_flows)
+		return;
+	if (v6 ? bpf_skb_load_bytes(skb, l2 + 8, key.saddr, 32)
+	       : (bpf_skb_load_bytes(skb, l2 + 12, key.saddr, 4) || bpf_skb_load_bytes(skb, l2 + 16, key.daddr, 4)))
+		return;
+	if (count_flow(&key, skb->len - l2, mac) >= BANDIX_HELLO_PACKETS || dir != BANDIX_DIR_TX || !ported)
+		return;
+	if (key.proto == 6 ? starts_client_hello(skb, tcp_payload(skb, l4)) : key.dport == bpf_htons(443)) {
+		__u8 first = 0;
+
+		/* QUIC: a long header with the fixed bit; the daemon checks version and type. */
+		if (key.proto == 17 && (bpf_skb_load_bytes(skb, l4 + 8, &first, 1) || (first & 0xc0) != 0xc0))
+			return;
+		emit(&hello_events, BANDIX_HEALTH_HELLO_LOST, skb, l2, v6, dir, mac);
+	}
 }
 
 /* The first 8 bytes of a slot (MAC and `used`) as one comparable word. */
@@ -529,12 +619,11 @@ static __always_inline int account(struct __sk_buff *skb, const int dir)
 
 	if (!stats)
 		return TC_ACT_UNSPEC;
-	capture_dns(skb, l2, is_v6, dir, mac);
-
 	struct bandix_counter *c = &stats->c[(is_lan ? 0 : 2) | dir];
 
 	c->bytes += skb->len - l2;
 	c->packets += 1;
+	inspect(skb, l2, is_v6, dir, mac);
 	return TC_ACT_UNSPEC;
 }
 

@@ -11,7 +11,7 @@
 #ifndef BANDIX_H
 #define BANDIX_H
 
-#define BANDIX_LAYOUT_VERSION 1
+#define BANDIX_LAYOUT_VERSION 2
 
 /* Sizes of the maps (entries). */
 #define BANDIX_SLOTS 1024      /* dev_slots: per-CPU open-addressing table */
@@ -31,6 +31,9 @@ enum bandix_health {
 	BANDIX_HEALTH_TRUNCATED = 1,    /* IP ethertype but header shorter than IP */
 	BANDIX_HEALTH_LIMIT_DROPS = 2,  /* packets dropped by a rate limit */
 	BANDIX_HEALTH_DNS_LOST = 3,     /* DNS packets the ring buffer had no room for */
+	BANDIX_HEALTH_FLOW_NEW = 4,     /* flows added to `flows` (the LRU may evict others for them) */
+	BANDIX_HEALTH_FLOW_FAILED = 5,  /* flows that could not be added: their packets are not in `flows` */
+	BANDIX_HEALTH_HELLO_LOST = 6,   /* TLS/QUIC hellos the ring buffer had no room for */
 	BANDIX_HEALTH_SLOTS = 8,
 };
 
@@ -94,20 +97,27 @@ enum bandix_control {
 	BANDIX_CONTROL_GENERATION_HI = 3, /* saved history knows if counters reset */
 	BANDIX_CONTROL_LIMITS = 4,     /* entries in `limits`: 0 skips the lookup */
 	BANDIX_CONTROL_DNS = 5,        /* 1: copy DNS packets to `dns_events` */
+	BANDIX_CONTROL_FLOWS = 6,      /* 1: count 5-tuple flows and copy hellos to `hello_events` */
 	BANDIX_CONTROL_SLOTS = 8,
 };
 
 #define BANDIX_MAX_LIMITS 1024
 #define BANDIX_DNS_CAPTURE 2048        /* bytes of a DNS packet copied, from its IP header */
 #define BANDIX_DNS_RING (4 * 1024 * 1024) /* bytes of ring buffer for DNS events */
+#define BANDIX_HELLO_RING (1024 * 1024)   /* bytes of ring buffer for TLS/QUIC hellos */
+#define BANDIX_FLOWS 16384             /* default entries of `flows`; the daemon may set another */
+#define BANDIX_HELLO_PACKETS 8         /* a flow's first packets from the device checked for a hello */
 #define BANDIX_MAX_IPV6_EXT 4          /* IPv6 extension headers skipped to find the ports */
 
 /*
- * A DNS packet for the daemon: UDP or TCP, port 53, either direction. The
- * packet is copied from its IP header on, up to BANDIX_DNS_CAPTURE bytes;
- * the daemon parses IP, UDP/TCP and DNS itself.
+ * A packet for the daemon, copied from its IP header on, up to
+ * BANDIX_DNS_CAPTURE bytes; the daemon parses IP, UDP/TCP and what they carry
+ * itself. `dns_events` gets DNS (UDP or TCP, port 53, either direction);
+ * `hello_events` gets what may open a TLS session (a TCP segment that starts
+ * a ClientHello record) or a QUIC connection (a long-header UDP datagram to
+ * port 443), among a flow's first packets from the device.
  */
-struct bandix_dns_event {
+struct bandix_packet_event {
 	__u64 ts_ns;     /* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
 	__u32 ifindex;
 	__u16 len;       /* bytes in data */
@@ -117,6 +127,32 @@ struct bandix_dns_event {
 	__u8 mac[6];     /* the device */
 	__u8 data[BANDIX_DNS_CAPTURE];
 };
+
+/*
+ * A 5-tuple flow and its direction: BANDIX_DIR_TX for packets from the
+ * device, BANDIX_DIR_RX for packets to it. Addresses are in network order as
+ * in the packet; IPv4 uses the first word. Ports are zero for protocols
+ * without them and for later fragments.
+ */
+struct bandix_flow_key {
+	__u8 family; /* 4 or 6 */
+	__u8 proto;
+	__u8 dir;
+	__u8 pad;    /* always zero: the hash covers all 40 bytes */
+	__be16 sport;
+	__be16 dport;
+	__u32 saddr[4];
+	__u32 daddr[4];
+};
+
+struct bandix_flow {
+	__u64 bytes;   /* L3 bytes, as the device counters */
+	__u64 packets;
+	__u64 last_ns; /* bpf_ktime_get_ns() of the last packet: the daemon ages idle flows by it */
+	__u8 mac[6];   /* the device */
+	__u16 pad;
+};
+
 #define BANDIX_NSEC_PER_SEC 1000000000ULL
 
 /*

@@ -2,12 +2,23 @@
 and load eBPF programs into the real kernel."""
 
 import os
+import signal
 import uuid
 from pathlib import Path
 
 import pytest
 
 PIN_ROOT = Path("/sys/fs/bpf")
+
+
+def _interrupt(_signum, _frame):
+    raise KeyboardInterrupt("stopped by SIGTERM")
+
+
+def pytest_configure(config):
+    """A stopped run (SIGTERM from make, CI, a timeout) unwinds like Ctrl-C, so
+    fixtures still remove their namespaces, pins and processes."""
+    signal.signal(signal.SIGTERM, _interrupt)
 
 
 @pytest.fixture(scope="session", autouse=True)

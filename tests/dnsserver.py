@@ -27,6 +27,17 @@ ZONE = {
     ],
     ("many.test.", "A"): [RR("many.test.", QTYPE.A, rdata=A(f"10.4.0.{i}"), ttl=TTL) for i in range(1, 41)],
 }
+# Names of the flow tests, served by tests/webserver.py on addresses of the
+# internet namespace: one address each, two names on one address, a CNAME chain.
+WEB = {"alpha.test.": ["198.51.100.21"], "beta.test.": ["198.51.100.22"], "gamma.test.": ["198.51.100.22"],
+       "edge.cdn.test.": ["198.51.100.23"], "dns.google.": ["198.51.100.53"]}
+WEB_V6 = {"alpha.test.": ["2001:db8:100::21"]}
+for _name, _ips in WEB.items():
+    ZONE[(_name, "A")] = [RR(_name, QTYPE.A, rdata=A(ip), ttl=TTL) for ip in _ips]
+for _name, _ips in WEB_V6.items():
+    ZONE[(_name, "AAAA")] = [RR(_name, QTYPE.AAAA, rdata=AAAA(ip), ttl=TTL) for ip in _ips]
+ZONE[("www.video.test.", "A")] = [RR("www.video.test.", QTYPE.CNAME, rdata=CNAME("edge.cdn.test."), ttl=TTL),
+                                  *ZONE[("edge.cdn.test.", "A")]]
 RCODES = {"missing.test.": RCODE.NXDOMAIN, "broken.test.": RCODE.SERVFAIL}
 
 

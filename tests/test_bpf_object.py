@@ -24,7 +24,9 @@ MIRRORS = {
     "bandix_prefix_v6": layout.PrefixV6,
     "bandix_lan": layout.Lan,
     "bandix_limit": layout.Limit,
-    "bandix_dns_event": layout.DnsEvent,
+    "bandix_packet_event": layout.PacketEvent,
+    "bandix_flow_key": layout.FlowKey,
+    "bandix_flow": layout.Flow,
 }
 
 
@@ -68,6 +70,8 @@ def test_header_constants_match_the_python_mirror():
     assert int(defines["BANDIX_MAX_PREFIXES"]) == layout.MAX_PREFIXES
     assert int(defines["BANDIX_MAX_LIMITS"]) == layout.MAX_LIMITS
     assert int(defines["BANDIX_DNS_CAPTURE"]) == layout.DNS_CAPTURE
+    assert int(defines["BANDIX_FLOWS"]) == layout.FLOWS
+    assert int(defines["BANDIX_HELLO_PACKETS"]) == layout.HELLO_PACKETS
 
 
 def test_big_endian_object_is_big_endian_with_btf():

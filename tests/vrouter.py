@@ -508,6 +508,8 @@ class Frame:
     src_ip: str | None = None
     dst_ip: str | None = None
     l4_proto: int | None = None
+    src_port: int = 0  # TCP/UDP, first fragments only; 0 otherwise
+    dst_port: int = 0
     ts: float = 0.0
 
 
@@ -553,17 +555,22 @@ def _parse_frame(pkt: bytes, orig: int, linktype: int, ts: float) -> Frame:
         f.ethertype, p = u16(p + 2), p + 4
     f.l3_len = orig - p
     l3 = pkt[p:]
+    q = -1  # L4 offset when the ports are in this frame
     if f.ethertype == 0x0800 and len(l3) >= 20:
         f.l4_proto = l3[9]
         f.src_ip, f.dst_ip = (socket.inet_ntop(socket.AF_INET, l3[a:a + 4]) for a in (12, 16))
+        if not struct.unpack("!H", l3[6:8])[0] & 0x1FFF:
+            q = (l3[0] & 0x0F) * 4
     elif f.ethertype == 0x86DD and len(l3) >= 40:
         f.src_ip, f.dst_ip = (socket.inet_ntop(socket.AF_INET6, l3[a:a + 16]) for a in (8, 24))
         nh, q = l3[6], 40
         while nh in _IPV6_EXT_HEADERS and len(l3) >= q + 2:
             nh, q = l3[q], q + 8 * (l3[q + 1] + 1)
         if nh == 44 and len(l3) > q:  # fragment header
-            nh = l3[q]
+            nh, q = l3[q], (q + 8 if not struct.unpack("!H", l3[q + 2:q + 4])[0] & 0xFFF8 else -1)
         f.l4_proto = nh
+    if f.l4_proto in (6, 17) and q >= 0 and len(l3) >= q + 4:
+        f.src_port, f.dst_port = struct.unpack("!HH", l3[q:q + 4])
     return f
 
 

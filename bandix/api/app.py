@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
+from pathlib import Path
 
 import falcon
 
@@ -21,6 +22,7 @@ from ..store.traffic import TrafficStore
 from .connections import ConnectionDevicesResource, ConnectionFlowsResource
 from .dns import DnsConfigResource, DnsQueriesResource, DnsStatsResource
 from .errors import handle_unexpected, serialize_error
+from .flows import FlowsTopResource
 from .limits import BindingsResource, ScheduleResource
 from .metrics import PrometheusResource
 from .traffic import DevicesResource, LevelMetricsResource, MetricsResource
@@ -59,6 +61,7 @@ class ApiContext:
     hostnames: Hostnames
     connections: ConnectionCollector | None = None  # None: --enable-connection is off
     dns: DnsCollector | None = None  # None: DNS monitoring was never on
+    flows_db: Path | None = None  # the analytics database; None: --enable-flows is off
     dns_config: Callable[[], dict] = lambda: {"enabled": False, "max_records": 0}
     set_dns_config: Callable[[bool | None, int | None], None] = lambda enabled, max_records: None
 
@@ -86,6 +89,7 @@ def create_app(ctx: ApiContext, web_log: bool = False) -> falcon.App:
     app.add_route("/api/dns/queries", DnsQueriesResource(ctx))
     app.add_route("/api/dns/stats", DnsStatsResource(ctx))
     app.add_route("/api/dns/config", DnsConfigResource(ctx))
+    app.add_route("/api/flows/top", FlowsTopResource(ctx))
     app.add_route("/api/openapi.json", OpenApiResource())
     app.add_route("/metrics", PrometheusResource(ctx.store, ctx.neighbours, ctx.health))
     return app

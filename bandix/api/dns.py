@@ -20,7 +20,7 @@ def _store(ctx):
     return ctx.dns.store
 
 
-def _page_param(req: falcon.Request, name: str, default: int, hi: int) -> int:
+def page_param(req: falcon.Request, name: str, default: int, hi: int) -> int:
     text = single_param(req, name)
     if text is None:
         return default
@@ -45,8 +45,8 @@ class DnsQueriesResource:
             if value is not None and len(value) > 255:
                 raise falcon.HTTPBadRequest(description=f"{name}: at most 255 characters")
         resp.media = ok(store.query(single_param(req, "domain"), single_param(req, "device"), is_query,
-                                    _page_param(req, "page", 1, 10**6),
-                                    _page_param(req, "page_size", 20, MAX_PAGE_SIZE)))
+                                    page_param(req, "page", 1, 10**6),
+                                    page_param(req, "page_size", 20, MAX_PAGE_SIZE)))
 
 
 class DnsStatsResource:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ctypes
 
-LAYOUT_VERSION = 1
+LAYOUT_VERSION = 2
 
 SLOTS = 1024
 OVERFLOW = 2048
@@ -26,27 +26,38 @@ MAP_LIMITS = "limits"
 PINNED_MAPS = (MAP_DEV_SLOTS, MAP_DEV_OVERFLOW, MAP_LAN, MAP_CONTROL, MAP_HEALTH, MAP_LIMITS)
 # Per daemon, not pinned: a ring buffer only means something to its reader.
 MAP_DNS_EVENTS = "dns_events"
-MAP_DNS_SCRATCH = "dns_scratch"
-ALL_MAPS = (*PINNED_MAPS, MAP_DNS_EVENTS, MAP_DNS_SCRATCH)
+MAP_HELLO_EVENTS = "hello_events"
+MAP_EVENT_SCRATCH = "event_scratch"
+# Flows are per daemon too: only the reader knows which deltas it has counted.
+MAP_FLOWS = "flows"
+ALL_MAPS = (*PINNED_MAPS, MAP_DNS_EVENTS, MAP_HELLO_EVENTS, MAP_EVENT_SCRATCH, MAP_FLOWS)
 
 CONTROL_LAYOUT = 0
 CONTROL_LAN_ACTIVE = 1
 CONTROL_GENERATION = (2, 3)  # low and high half of a random id, new with every set of pins
 CONTROL_LIMITS = 4  # entries in the limits map; 0 lets the programs skip the lookup
 CONTROL_DNS = 5  # 1: the programs copy DNS packets into dns_events
+CONTROL_FLOWS = 6  # 1: the programs count flows and copy hellos into hello_events
 CONTROL_SLOTS = 8
 
 MAX_LIMITS = 1024
 DNS_CAPTURE = 2048
+FLOWS = 16384  # default entries of the flows map
+HELLO_PACKETS = 8
 NSEC_PER_SEC = 1_000_000_000
 
 HEALTH_DEV_MAP_FULL = 0
 HEALTH_TRUNCATED = 1
 HEALTH_LIMIT_DROPS = 2
 HEALTH_DNS_LOST = 3
+HEALTH_FLOW_NEW = 4
+HEALTH_FLOW_FAILED = 5
+HEALTH_HELLO_LOST = 6
 HEALTH_SLOTS = 8
 
 # Order of bandix_dev_stats.c: index = (zone << 1) | direction.
+DIR_RX = 0  # to the device
+DIR_TX = 1  # from the device
 COUNTER_NAMES = ("lan_rx", "lan_tx", "wan_rx", "wan_tx")
 
 
@@ -98,8 +109,8 @@ class Limit(ctypes.Structure):
     ]
 
 
-class DnsEvent(ctypes.Structure):
-    """The header of a DNS event; `len` bytes of the packet follow it."""
+class PacketEvent(ctypes.Structure):
+    """The header of a packet event (DNS or hello); `len` bytes of the packet follow it."""
 
     _fields_ = [
         ("ts_ns", ctypes.c_uint64),
@@ -110,4 +121,27 @@ class DnsEvent(ctypes.Structure):
         ("family", ctypes.c_uint8),
         ("mac", ctypes.c_uint8 * 6),
         ("data", ctypes.c_uint8 * DNS_CAPTURE),
+    ]
+
+
+class FlowKey(ctypes.Structure):
+    _fields_ = [
+        ("family", ctypes.c_uint8),
+        ("proto", ctypes.c_uint8),
+        ("dir", ctypes.c_uint8),
+        ("pad", ctypes.c_uint8),
+        ("sport", ctypes.c_uint16),  # network order
+        ("dport", ctypes.c_uint16),
+        ("saddr", ctypes.c_uint32 * 4),
+        ("daddr", ctypes.c_uint32 * 4),
+    ]
+
+
+class Flow(ctypes.Structure):
+    _fields_ = [
+        ("bytes", ctypes.c_uint64),
+        ("packets", ctypes.c_uint64),
+        ("last_ns", ctypes.c_uint64),
+        ("mac", ctypes.c_uint8 * 6),
+        ("pad", ctypes.c_uint16),
     ]

@@ -116,6 +116,7 @@ class LoadedObject:
     _obj: int
     generation: int = 0  # random id of this set of pinned counters
     dns_events_fd: int = -1  # the ring buffer of DNS packets
+    hello_events_fd: int = -1  # the ring buffer of TLS/QUIC hellos
     prog_fds: dict[str, int] = field(default_factory=dict)
     maps: dict[str, Map] = field(default_factory=dict)
 
@@ -136,21 +137,24 @@ _MAP_SHAPES = {
 }
 
 
-def _open_and_load(path: Path, pin_dir: Path) -> int:
+def _open_and_load(path: Path, pin_dir: Path, flow_entries: int) -> int:
     opts = ObjectOpenOpts(sz=ctypes.sizeof(ObjectOpenOpts), pin_root_path=str(pin_dir).encode())
     obj = check_ptr(lib().bpf_object__open_file(str(path).encode(), ctypes.byref(opts)), f"opening {path}")
-    ret = lib().bpf_object__load(obj)
+    flows = check_ptr(lib().bpf_object__find_map_by_name(obj, layout.MAP_FLOWS.encode()), "map flows")
+    ret = lib().bpf_map__set_max_entries(flows, flow_entries)
+    if ret >= 0:
+        ret = lib().bpf_object__load(obj)
     if ret < 0:
         lib().bpf_object__close(obj)
         check(ret, f"loading {path}")
     return obj
 
 
-def load(object_path: Path, pin_dir: Path) -> LoadedObject:
+def load(object_path: Path, pin_dir: Path, flow_entries: int = layout.FLOWS) -> LoadedObject:
     """Load the object, reusing compatible pins and replacing incompatible ones."""
     reused = _prepare_pins(pin_dir)
     try:
-        obj = _open_and_load(object_path, pin_dir)
+        obj = _open_and_load(object_path, pin_dir, flow_entries)
     except OSError as exc:
         if not reused:
             raise
@@ -159,7 +163,7 @@ def load(object_path: Path, pin_dir: Path) -> LoadedObject:
         log.warning("pinned maps in %s cannot be reused (%s): starting counters from zero", pin_dir, exc)
         remove_pins(pin_dir)
         reused = False
-        obj = _open_and_load(object_path, pin_dir)
+        obj = _open_and_load(object_path, pin_dir, flow_entries)
     loaded = LoadedObject(path=object_path, pin_dir=pin_dir, reused_pins=reused, _obj=obj)
     for prog in (layout.PROG_INGRESS, layout.PROG_EGRESS):
         handle = check_ptr(lib().bpf_object__find_program_by_name(obj, prog.encode()), f"program {prog}")
@@ -168,8 +172,14 @@ def load(object_path: Path, pin_dir: Path) -> LoadedObject:
         handle = check_ptr(lib().bpf_object__find_map_by_name(obj, name.encode()), f"map {name}")
         fd = check(lib().bpf_map__fd(handle), f"fd of map {name}")
         loaded.maps[name] = Map(fd, name, key_size, value_size, percpu=percpu)
-    ring = check_ptr(lib().bpf_object__find_map_by_name(obj, layout.MAP_DNS_EVENTS.encode()), "map dns_events")
-    loaded.dns_events_fd = check(lib().bpf_map__fd(ring), "fd of map dns_events")
+    for name, shape in {layout.MAP_DNS_EVENTS: None, layout.MAP_HELLO_EVENTS: None,
+                        layout.MAP_FLOWS: (ctypes.sizeof(layout.FlowKey), ctypes.sizeof(layout.Flow))}.items():
+        handle = check_ptr(lib().bpf_object__find_map_by_name(obj, name.encode()), f"map {name}")
+        fd = check(lib().bpf_map__fd(handle), f"fd of map {name}")
+        if shape is None:
+            setattr(loaded, f"{name}_fd", fd)
+        else:
+            loaded.maps[name] = Map(fd, name, *shape)
     control = loaded.maps[layout.MAP_CONTROL]
     control.update(struct.pack("=I", layout.CONTROL_LAYOUT), struct.pack("=I", layout.LAYOUT_VERSION))
     loaded.generation = _pin_generation(control)

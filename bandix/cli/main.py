@@ -1,4 +1,7 @@
-"""`bandix` / `python -m bandix`: parse flags, run the daemon, map errors to exit codes."""
+"""`bandix` / `python -m bandix`: parse flags, run the daemon, map errors to exit codes.
+
+`bandix COMMAND ...` (top-domain, top-ip, ..., ui, prune) runs a report instead.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +21,11 @@ def setup_logging(level: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and not argv[0].startswith("-"):  # a report command: no daemon, no root
+        from .reports import main as report_main
+
+        return report_main(argv)
     opts = parse_args(argv)  # exits 2 with a usage message on bad flags
     setup_logging(opts.log_level)
     from ..daemon import Daemon  # after logging: importing pulls in pyroute2 and falcon

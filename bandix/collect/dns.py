@@ -19,7 +19,7 @@ from ..bpf import layout
 from ..bpf.maps import Map
 from ..bpf.ringbuf import RingBuffer
 from ..store.dns import DnsStore
-from .dnsparse import Malformed, TcpStreams, parse_dns, parse_l3
+from .dnsparse import Malformed, Message, Segment, TcpStreams, parse_dns, parse_l3
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,8 @@ class DnsCollector:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lost_base = self._lost_now()
+        self._wanted: set[str] = set()  # "records" (the DNS module), "flows" (domain attribution)
+        self.listeners: list[Callable[[int, str, Segment, Message], None]] = []
 
     def _lost_now(self) -> int:
         values = self._health()
@@ -47,22 +49,30 @@ class DnsCollector:
         """Tell the programs to copy DNS packets (or to stop)."""
         self._control.update(struct.pack("=I", layout.CONTROL_DNS), struct.pack("=I", 1 if on else 0))
 
-    def start(self) -> None:
-        self.set_capture(True)
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="dns", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self.set_capture(False)
-        self._stop.set()
-        if self._thread is not None:
+    def want(self, who: str, on: bool) -> None:
+        """DNS records and flow attribution both need the packets: capture runs while either wants it."""
+        (self._wanted.add if on else self._wanted.discard)(who)
+        if self._wanted and self._thread is None:
+            self.set_capture(True)
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, name="dns", daemon=True)
+            self._thread.start()
+        elif not self._wanted and self._thread is not None:
+            self.set_capture(False)
+            self._stop.set()
             self._thread.join(5)
             self._thread = None
 
+    def start(self) -> None:
+        self.want("records", True)
+
+    def stop(self) -> None:
+        self.want("records", False)
+
     @property
     def running(self) -> bool:
-        return self._thread is not None
+        """Whether DNS records are kept (the DNS module is on)."""
+        return "records" in self._wanted
 
     def _run(self) -> None:
         ring = RingBuffer(self._ring_fd, self._pending.append)
@@ -94,7 +104,13 @@ class DnsCollector:
                 mac_text = mac.hex(":")
                 for payload in payloads:
                     msg = parse_dns(payload)
-                    self.store.add(ts_ns, (ts_ns + offset_ns) // 1_000_000, mac_text, seg, msg, payload)
+                    if "records" in self._wanted:
+                        self.store.add(ts_ns, (ts_ns + offset_ns) // 1_000_000, mac_text, seg, msg, payload)
+                    for listener in self.listeners:
+                        try:
+                            listener(ts_ns + offset_ns, mac_text, seg, msg)
+                        except Exception:  # a listener's bug must not stop DNS monitoring
+                            log.exception("a DNS listener failed")
             except (Malformed, struct.error) as exc:
                 self.store.malformed += 1
                 log.debug("skipping a DNS packet that does not decode: %s", exc)

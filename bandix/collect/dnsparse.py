@@ -47,6 +47,7 @@ class Message:
     qname: str
     qtype: int
     response_ips: list[str] = field(default_factory=list)
+    response_ttls: list[int] = field(default_factory=list)  # of each address, in order
 
 
 def parse_l3(data: bytes, family: int) -> Segment:
@@ -145,21 +146,24 @@ def parse_dns(buf: bytes) -> Message:
             qname, qtype = name, _U16.unpack_from(buf, at)[0]
         at += 4
     ips: list[str] = []
+    ttls: list[int] = []
     for i in range(an + ns + ar):
         _, at = _name(buf, at)
         if at + 10 > len(buf):
             raise Malformed("truncated resource record")
-        rtype, _rclass, _ttl, rdlength = _RR_FIXED.unpack_from(buf, at)
+        rtype, _rclass, ttl, rdlength = _RR_FIXED.unpack_from(buf, at)
         at += 10
         if at + rdlength > len(buf):
             raise Malformed("record data runs past the message")
         if i < an:
             if rtype == 1 and rdlength == 4:
                 ips.append(socket.inet_ntop(socket.AF_INET, buf[at : at + 4]))
+                ttls.append(ttl)
             elif rtype == 28 and rdlength == 16:
                 ips.append(socket.inet_ntop(socket.AF_INET6, buf[at : at + 16]))
+                ttls.append(ttl)
         at += rdlength
-    return Message(txid, bool(flags & 0x8000), (flags >> 11) & 0xF, flags & 0xF, qname, qtype, ips)
+    return Message(txid, bool(flags & 0x8000), (flags >> 11) & 0xF, flags & 0xF, qname, qtype, ips, ttls)
 
 
 class TcpStreams:

@@ -42,6 +42,7 @@ class NeighbourTable:
         self._lock = threading.Lock()
         self._by_mac: dict[str, DeviceAddresses] = {}
         self._by_ip: dict[str, str] = {}
+        self._ifindex_of: dict[str, int] = {}
 
     def set_ifindexes(self, ifindexes: set[int]) -> None:
         with self._lock:
@@ -63,7 +64,12 @@ class NeighbourTable:
         now = time.time()
         cache = msg.get_attr("NDA_CACHEINFO")
         confirmed = now - cache["ndm_confirmed"] / USER_HZ if cache is not None else 0.0
+        self._ifindex_of[mac] = msg["ifindex"]
         self._learn(mac, ip, now, confirmed)
+
+    def ifindex_of(self, mac: str) -> int | None:
+        """The monitored interface the device was last seen on."""
+        return self._ifindex_of.get(mac)
 
     def _learn(self, mac: str, ip: str, now: float, confirmed: float) -> None:
         family = "ipv6" if ":" in ip else "ipv4"

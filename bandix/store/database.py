@@ -15,29 +15,17 @@ import time
 from array import array
 from pathlib import Path
 
+from . import schema
 from .levels import Level
 from .traffic import DeviceRecord, SeriesRecord, Snapshot
 
 log = logging.getLogger(__name__)
 
 DB_NAME = "bandix.db"
-APPLICATION_ID = 0x62616E64  # "band"
-SCHEMA_VERSION = 1
 LEVEL_CODES = {"day": 0, "week": 1, "month": 2, "year": 3}
 _BUFFER_TYPES = ("q", "I", "I", "Q", "Q")  # History sample buffer: ts, rx, tx, rx bytes, tx bytes
-_STAT_COLUMNS = [f"{d}_{s}" for d in ("rx", "tx") for s in ("avg", "max", "min", "p90", "p95", "p99")]
-_BUCKET_COLUMNS = ["series", "level", "idx", *_STAT_COLUMNS, "rx_bytes", "tx_bytes"]  # idx = stamp // interval
-
-SCHEMA = f"""
-CREATE TABLE meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID;
-CREATE TABLE devices (mac TEXT PRIMARY KEY, offsets BLOB NOT NULL, kernel BLOB NOT NULL,
-                      last_online_ms INTEGER NOT NULL, created_ms INTEGER NOT NULL) WITHOUT ROWID;
-CREATE TABLE series (id INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL, ring BLOB NOT NULL, buffer BLOB NOT NULL);
-CREATE TABLE buckets ({", ".join(f"{c} INTEGER NOT NULL" for c in _BUCKET_COLUMNS)},
-                      PRIMARY KEY (series, level, idx)) WITHOUT ROWID;
-PRAGMA application_id = {APPLICATION_ID};
-PRAGMA user_version = {SCHEMA_VERSION};
-"""
+_STAT_COLUMNS = schema.STAT_COLUMNS
+_BUCKET_COLUMNS = schema.BUCKET_COLUMNS
 
 
 class DatabaseUnavailable(Exception):
@@ -70,12 +58,17 @@ def unpack_buffer(raw: bytes) -> tuple[bytes, ...]:
     return tuple(out)
 
 
-class HistoryDatabase:
-    def __init__(self, data_dir: Path, levels: tuple[Level, ...]) -> None:
-        self.path = Path(data_dir) / DB_NAME
-        self.levels = levels
-        self.watermarks: dict[str, int] = {}  # level → newest bucket index on disk
+class BandixFile:
+    """bandix.db: opened, created or migrated, or moved aside when corrupt."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
         self._db: sqlite3.Connection | None = None
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        assert self._db is not None, "open() first"
+        return self._db
 
     # -- opening ----------------------------------------------------------
 
@@ -110,12 +103,12 @@ class HistoryDatabase:
         app_id = db.execute("PRAGMA application_id").fetchone()[0]
         version = db.execute("PRAGMA user_version").fetchone()[0]
         tables = db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
-        if app_id != APPLICATION_ID and (app_id != 0 or tables):
+        if app_id != schema.APPLICATION_ID and (app_id != 0 or tables):
             self.close()
             raise DatabaseUnavailable(
                 f"{self.path} is not a bandix database; it was left untouched: "
                 "move it away or choose another --data-dir")
-        if app_id == APPLICATION_ID and version > SCHEMA_VERSION:
+        if app_id == schema.APPLICATION_ID and version > schema.SCHEMA_VERSION:
             self.close()
             raise DatabaseUnavailable(f"{self.path} was written by a newer bandix (schema {version})")
         check = db.execute("PRAGMA quick_check").fetchone()[0]
@@ -123,12 +116,37 @@ class HistoryDatabase:
             raise sqlite3.DatabaseError(f"database disk image is malformed ({check})")
         db.execute("PRAGMA journal_mode = WAL")
         db.execute("PRAGMA synchronous = NORMAL")
-        if not tables:
-            db.executescript(SCHEMA)
-        for code, newest in db.execute("SELECT level, max(idx) FROM buckets GROUP BY level"):
-            name = next((n for n, c in LEVEL_CODES.items() if c == code), None)
-            if name:
-                self.watermarks[name] = newest
+        db.execute("PRAGMA busy_timeout = 5000")  # the history and analytics writers share the file
+        self._upgrade(db, version if tables else 0)
+        self._opened(db)
+
+    def _upgrade(self, db: sqlite3.Connection, version: int) -> None:
+        """Create the tables of a new file, or migrate an older one, in one transaction."""
+        if version == schema.SCHEMA_VERSION:
+            return
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            current = db.execute("PRAGMA user_version").fetchone()[0] if version else 0
+            if version and current != version:  # another process migrated it meanwhile
+                db.execute("COMMIT")
+                return
+            if not version:
+                script = schema.CREATE
+            else:
+                script = "".join(schema.MIGRATIONS[v] for v in range(version, schema.SCHEMA_VERSION))
+                log.info("%s: migrating from schema %d to %d", self.path, version, schema.SCHEMA_VERSION)
+            for statement in filter(str.strip, script.split(";")):
+                db.execute(statement)
+            db.execute(f"PRAGMA application_id = {schema.APPLICATION_ID}")
+            db.execute(f"PRAGMA user_version = {schema.SCHEMA_VERSION}")
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+
+    def _opened(self, db: sqlite3.Connection) -> None:
+        """Hook for what a subclass reads once the file is ready."""
 
     def _move_aside(self, reason: str) -> None:
         stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -143,6 +161,19 @@ class HistoryDatabase:
         if self._db is not None:
             self._db.close()
             self._db = None
+
+
+class HistoryDatabase(BandixFile):
+    def __init__(self, data_dir: Path, levels: tuple[Level, ...]) -> None:
+        super().__init__(Path(data_dir) / DB_NAME)
+        self.levels = levels
+        self.watermarks: dict[str, int] = {}  # level → newest bucket index on disk
+
+    def _opened(self, db: sqlite3.Connection) -> None:
+        for code, newest in db.execute("SELECT level, max(idx) FROM buckets GROUP BY level"):
+            name = next((n for n, c in LEVEL_CODES.items() if c == code), None)
+            if name:
+                self.watermarks[name] = newest
 
     # -- reading ----------------------------------------------------------
 

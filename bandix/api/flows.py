@@ -1,0 +1,41 @@
+"""GET /api/flows/top: the report queries of `bandix top-*` for the dashboard."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+
+import falcon
+
+from ..store import reports
+from .dns import page_param
+from .errors import ok
+from .traffic import mac_param, single_param
+
+BY = {"domain": reports.top_domain, "ip": reports.top_ip, "lan": reports.top_lan, "flow": reports.top_flow,
+      "sni": reports.top_sni, "dns": reports.top_dns, "quic": reports.top_quic, "dohdot": reports.top_dohdot,
+      "coverage": reports.attribution_coverage}
+MAX_LOOKBACK = 60 * 24 * 366
+
+
+class FlowsTopResource:
+    def __init__(self, ctx) -> None:
+        self._ctx = ctx
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        path = self._ctx.flows_db
+        if path is None:
+            raise falcon.HTTPServiceUnavailable(description="flow analytics are off: start bandix with --enable-flows")
+        by = single_param(req, "by") or "domain"
+        if by not in BY:
+            raise falcon.HTTPBadRequest(description=f"by: must be one of {', '.join(BY)}")
+        window = reports.Window(int(time.time()), page_param(req, "lookback_minutes", 60, MAX_LOOKBACK),
+                                page_param(req, "limit", 20, 1000), mac_param(req))
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+        try:
+            report = BY[by](db, window)
+        finally:
+            db.close()
+        resp.media = ok({"by": by, "lookback_minutes": window.lookback_minutes, "title": report.title,
+                         "columns": [{"key": k, "label": label, "unit": kind} for k, label, kind in report.columns],
+                         "rows": report.rows})
