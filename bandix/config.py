@@ -50,6 +50,7 @@ class Options:
     dns_ttl_cap_secs: int = 600
     sni_ttl_cap_secs: int = 300
     flow_retention_days: int = 7
+    flow_detail_hours: int = 24
     enable_connection: bool = False
     connection_interval_seconds: int = 5
     connection_max_entries: int = 100_000
@@ -157,6 +158,7 @@ _UCI: dict[str, tuple[str | None, Callable[[str], Any]]] = {
     "dns_ttl_cap_secs": ("dns_ttl_cap_secs", _int_range(1, 604800)),
     "sni_ttl_cap_secs": ("sni_ttl_cap_secs", _int_range(1, 604800)),
     "flow_retention_days": ("flow_retention_days", _int_range(1, 3650)),
+    "flow_detail_hours": ("flow_detail_hours", _int_range(1, 87600)),
     "enable_connection": ("connection_enabled", _bool),
     "connection_interval_seconds": ("connection_interval_seconds", _int_range(1, 3600)),
     "connection_max_entries": ("connection_max_entries", _int_range(100, 10_000_000)),
@@ -265,7 +267,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sni-ttl-cap-secs", type=_flag(_int_range(1, 604800)),
                    help="how long a TLS/QUIC server name names its address (default 300)")
     p.add_argument("--flow-retention-days", type=_flag(_int_range(1, 3650)),
-                   help="days of flow analytics kept; older minutes are pruned daily (default 7)")
+                   help="days of flow analytics kept (hourly flows, DNS, server names, health; default 7)")
+    p.add_argument("--flow-detail-hours", type=_flag(_int_range(1, 87600)),
+                   help="hours of per-minute 5-tuple flows kept, the bulk of the database (default 24)")
     p.add_argument("--enable-connection", action="store_true", help="enable connection statistics")
     p.add_argument("--connection-interval-seconds", type=_flag(_int_range(1, 3600)),
                    help="how often the conntrack table is read (default 5)")

@@ -226,7 +226,7 @@ class Daemon:
     def _start_flows(self) -> None:
         """Flows, hellos and DNS answers into the analytics tables of the data dir."""
         o = self.opts
-        writer = AnalyticsWriter(Path(o.data_dir), o.flow_retention_days)
+        writer = AnalyticsWriter(Path(o.data_dir), o.flow_retention_days, o.flow_detail_hours)
         try:
             writer.start()
         except DatabaseUnavailable as exc:
@@ -271,7 +271,7 @@ class Daemon:
                     "enable_connection", "web_log", "bpf_object",
                     "connection_interval_seconds", "connection_max_entries", "enable_flows",
                     "flush_interval_secs", "flow_idle_timeout_secs", "flow_map_size", "dns_ttl_cap_secs",
-                    "sni_ttl_cap_secs", "flow_retention_days")
+                    "sni_ttl_cap_secs", "flow_retention_days", "flow_detail_hours")
 
     def reload(self) -> None:
         """SIGHUP: read the UCI file again; in-memory state is kept."""

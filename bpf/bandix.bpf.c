@@ -305,29 +305,16 @@ static __always_inline int take_tokens(struct bandix_limit *l, const int dir, __
 }
 
 /*
- * The L4 protocol and the offset of its header, skipping up to
- * BANDIX_MAX_IPV6_EXT IPv6 extension headers; -1 when there is none to
- * look at (another protocol, a later fragment, a header out of reach).
+ * The offset of the L4 header behind an IPv6 header ending at `off`, skipping
+ * up to BANDIX_MAX_IPV6_EXT extension headers (*proto: the next header on
+ * entry, the L4 protocol on return); -1 when there is none to look at (a
+ * later fragment, a header out of reach). Without extension headers, which
+ * is nearly always, it costs no helper call.
  */
-static __always_inline int l4_offset(struct __sk_buff *skb, __u32 l3, int v6, __u8 *proto)
+static __always_inline int ipv6_l4(struct __sk_buff *skb, __u32 off, __u8 *proto)
 {
-	if (!v6) {
-		__u8 ver_ihl, p;
-		__be16 frag;
+	__u8 next = *proto;
 
-		if (bpf_skb_load_bytes(skb, l3, &ver_ihl, 1) || bpf_skb_load_bytes(skb, l3 + 9, &p, 1) ||
-		    bpf_skb_load_bytes(skb, l3 + 6, &frag, 2))
-			return -1;
-		*proto = p;
-		if (frag & bpf_htons(0x1fff)) /* not the first fragment: no ports */
-			return -1;
-		return l3 + (ver_ihl & 0x0f) * 4;
-	}
-	__u8 next;
-	__u32 off = l3 + 40;
-
-	if (bpf_skb_load_bytes(skb, l3 + 6, &next, 1))
-		return -1;
 #pragma unroll
 	for (int i = 0; i < BANDIX_MAX_IPV6_EXT; i++) {
 		__u8 ext[2];
@@ -339,8 +326,10 @@ static __always_inline int l4_offset(struct __sk_buff *skb, __u32 l3, int v6, __
 		if (next == 44) {
 			__be16 frag;
 
-			if (bpf_skb_load_bytes(skb, off + 2, &frag, 2) || (frag & bpf_htons(0xfff8)))
+			if (bpf_skb_load_bytes(skb, off + 2, &frag, 2) || (frag & bpf_htons(0xfff8))) {
+				*proto = ext[0];
 				return -1;
+			}
 			off += 8;
 		} else {
 			off += (ext[1] + 1) * 8;
@@ -395,11 +384,10 @@ static __always_inline int tcp_payload(struct __sk_buff *skb, int l4)
 /* Count a packet in its flow: the flow's packets before this one, or ~0 when it has no entry. */
 static __always_inline __u64 count_flow(const struct bandix_flow_key *key, __u32 len, const __u16 *mac)
 {
-	__u64 now = bpf_ktime_get_ns();
 	struct bandix_flow *f = bpf_map_lookup_elem(&flows, key);
 
 	if (!f) {
-		struct bandix_flow fresh = { .bytes = len, .packets = 1, .last_ns = now };
+		struct bandix_flow fresh = { .bytes = len, .packets = 1 };
 
 		__builtin_memcpy(fresh.mac, mac, 6);
 		long err = bpf_map_update_elem(&flows, key, &fresh, BPF_NOEXIST);
@@ -418,7 +406,6 @@ static __always_inline __u64 count_flow(const struct bandix_flow_key *key, __u32
 
 	__sync_fetch_and_add(&f->bytes, len);
 	__sync_fetch_and_add(&f->packets, 1);
-	f->last_ns = now;
 	return before;
 }
 
@@ -447,19 +434,49 @@ static __always_inline void inspect(struct __sk_buff *skb, __u32 l2, int v6, con
 	if (!dns && !with_flows)
 		return;
 
+	/* The IP header is linear (see account()): read it in place. */
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
 	struct bandix_flow_key key = { .family = v6 ? 6 : 4, .dir = dir };
-	int l4 = l4_offset(skb, l2, v6, &key.proto);
+	int l4 = -1;
+
+	if (!v6) {
+		struct ipv4_view *ip = data + l2;
+
+		if ((void *)(ip + 1) > data_end)
+			return;
+		key.proto = ip->protocol;
+		key.saddr[0] = ip->saddr;
+		key.daddr[0] = ip->daddr;
+		if (!(ip->frag_off & bpf_htons(0x1fff))) /* a later fragment has no ports */
+			l4 = l2 + (ip->ver_ihl & 0x0f) * 4;
+	} else {
+		struct ipv6_view *ip6 = data + l2;
+
+		if ((void *)(ip6 + 1) > data_end)
+			return;
+		__builtin_memcpy(key.saddr, ip6->saddr, sizeof(key.saddr));
+		__builtin_memcpy(key.daddr, ip6->daddr, sizeof(key.daddr));
+		key.proto = ip6->nexthdr;
+		l4 = ipv6_l4(skb, l2 + sizeof(*ip6), &key.proto);
+	}
 	int ported = l4 >= 0 && (key.proto == 17 || key.proto == 6);
 
-	if (ported && bpf_skb_load_bytes(skb, l4, &key.sport, 4))
-		ported = 0;
+	if (ported) {
+		/* The ports are nearly always in the linear part too. */
+		__be16 *ports = data + (l4 & 0x3ff);
+
+		if ((void *)(ports + 2) <= data_end) {
+			key.sport = ports[0];
+			key.dport = ports[1];
+		} else if (bpf_skb_load_bytes(skb, l4, &key.sport, 4)) {
+			ported = 0;
+		}
+	}
 	if (dns && ported && (key.sport == bpf_htons(53) || key.dport == bpf_htons(53)) &&
 	    (key.proto == 17 || tcp_payload(skb, l4) >= 0))
 		emit(&dns_events, BANDIX_HEALTH_DNS_LOST, skb, l2, v6, dir, mac);
 	if (!with_flows)
-		return;
-	if (v6 ? bpf_skb_load_bytes(skb, l2 + 8, key.saddr, 32)
-	       : (bpf_skb_load_bytes(skb, l2 + 12, key.saddr, 4) || bpf_skb_load_bytes(skb, l2 + 16, key.daddr, 4)))
 		return;
 	if (count_flow(&key, skb->len - l2, mac) >= BANDIX_HELLO_PACKETS || dir != BANDIX_DIR_TX || !ported)
 		return;

@@ -145,10 +145,14 @@ struct bandix_flow_key {
 	__u32 daddr[4];
 };
 
+/*
+ * A flow's counters. No timestamp: a clock read per packet would cost more
+ * than the rest of the update, and the daemon sees a flow is idle when its
+ * packet count stops moving between reads.
+ */
 struct bandix_flow {
 	__u64 bytes;   /* L3 bytes, as the device counters */
 	__u64 packets;
-	__u64 last_ns; /* bpf_ktime_get_ns() of the last packet: the daemon ages idle flows by it */
 	__u8 mac[6];   /* the device */
 	__u16 pad;
 };

@@ -145,6 +145,10 @@ def test_prune_deletes_only_what_is_older(tmp_path):
     assert left[0] >= now - 86400 and left[1] == sum(1 for k in keys if k[0] >= now - 86400)
     assert deleted["flow_1m_5t"] == sum(1 for k in keys if k[0] < now - 86400)
     assert db.execute("SELECT min(ts_hour) FROM flow_1h").fetchone()[0] >= now - 86400
+    # The 5-tuple minutes can go sooner than the rest.
+    prune(db, 1, now, detail_hours=6)
+    assert db.execute("SELECT min(ts_minute) FROM flow_1m_5t").fetchone()[0] >= now - 6 * 3600
+    assert db.execute("SELECT min(ts_hour) FROM flow_1h").fetchone()[0] < now - 6 * 3600
     db.close()
     out = cli("prune", "--db", str(path), "--retention-days", "1")
     assert out.returncode == 0 and out.stdout.startswith("deleted ")

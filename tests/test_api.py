@@ -18,11 +18,13 @@ def validate(body, schema_name: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def api_router():
+def api_router(tmp_path_factory):
     """One router and daemon for this module: these tests only read, or send bad input."""
     from tests.bandixd import busy_router
 
-    with busy_router(["--enable-traffic", "--enable-connection", "--enable-dns", "--web-log"]) as shared:
+    data = tmp_path_factory.mktemp("data")
+    with busy_router(["--enable-traffic", "--enable-connection", "--enable-dns", "--enable-flows",
+                      "--data-dir", str(data), "--web-log"]) as shared:
         yield shared
 
 

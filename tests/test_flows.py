@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_dns import dig
+from tests.test_dns import dig, validate
 from tests.vrouter import Capture
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -136,12 +136,23 @@ def test_flows_domains_and_reports_match_what_the_clients_did(vrouter, bandix, s
             break
         time.sleep(0.3)
     assert {"alpha.test", "beta.test"} <= mine and "gamma.test" not in mine and "www.video.test" not in mine
+    validate(body, "FlowsTopResponse")
     assert body["data"]["by"] == "domain" and body["data"]["lookback_minutes"] == 30
+    for by in ("ip", "lan", "flow", "sni", "dns", "quic", "dohdot", "coverage"):
+        deadline = time.monotonic() + 5  # the newest flows reach the database within a flush interval
+        while True:
+            status, other = daemon.get(f"/api/flows/top?by={by}&lookback_minutes=30")
+            if status != 200 or other["data"]["rows"] or time.monotonic() > deadline:
+                break
+            time.sleep(0.3)
+        assert status == 200 and other["data"]["rows"], by
+        validate(other, "FlowsTopResponse")
     assert [c["key"] for c in body["data"]["columns"]][:4] == ["domain", "down", "up", "total"]
     for query, field in (("by=everything", "by"), ("limit=0", "limit"), ("limit=1001", "limit"),
                          ("lookback_minutes=x", "lookback_minutes"), ("mac=02:zz", "mac"), ("by=ip&by=lan", "by")):
         status, body = daemon.get(f"/api/flows/top?{query}")
         assert status == 400 and body["message"].startswith(field), (query, body)
+        validate(body, "Error")
 
     time.sleep(1.5)  # the last packets into the capture
     for cap in captures:

@@ -141,7 +141,6 @@ class Flow(ctypes.Structure):
     _fields_ = [
         ("bytes", ctypes.c_uint64),
         ("packets", ctypes.c_uint64),
-        ("last_ns", ctypes.c_uint64),
         ("mac", ctypes.c_uint8 * 6),
         ("pad", ctypes.c_uint16),
     ]

@@ -18,7 +18,7 @@ from ..bpf import layout
 from ..bpf.maps import Map
 from .attribution import NO_LABEL, Label
 
-_VALUE = struct.Struct("=QQQ6s2x")
+_VALUE = struct.Struct("=QQ6s2x")
 KEY_SIZE = 40
 
 
@@ -35,6 +35,7 @@ class Flow:
     mac: str
     bytes: int = 0  # as last read
     packets: int = 0
+    moved_ns: int = 0  # monotonic time of the read that last saw new packets
     label: Label = NO_LABEL
 
     @property
@@ -90,15 +91,15 @@ class FlowTable:
         for keys, values, count in self._map.batches(1024):
             for i in range(count):
                 key = keys[i * key_size : (i + 1) * key_size]
-                nbytes, npackets, last_ns, mac = _VALUE.unpack_from(values, i * value_size)
+                nbytes, npackets, mac = _VALUE.unpack_from(values, i * value_size)
                 flow = self.flows.get(key)
                 if flow is None or npackets < flow.packets:  # new, or evicted and added again
                     direction, proto, src, sport, dst, dport = decode_key(key)
                     flow = Flow(direction, proto, src, sport, dst, dport, mac.hex(":"))
                 if npackets != flow.packets:
                     moved.append((flow, nbytes - flow.bytes, npackets - flow.packets))
-                    flow.bytes, flow.packets = nbytes, npackets
-                elif now_ns - last_ns > self.idle_ns:
+                    flow.bytes, flow.packets, flow.moved_ns = nbytes, npackets, now_ns
+                elif now_ns - flow.moved_ns > self.idle_ns:
                     idle.append(key)
                 seen[key] = flow
         for key in idle:

@@ -1,5 +1,5 @@
 """The analytics tables of bandix.db: one writer thread applies batches of
-per-minute upserts, one transaction per batch, and prunes old minutes daily.
+per-minute upserts, one transaction per batch, and prunes old rows hourly.
 
 The collector never waits for the disk: it hands a batch over and goes on. A
 batch that cannot be written is logged and dropped; the queue is bounded so a
@@ -21,6 +21,7 @@ from .database import DB_NAME, BandixFile
 log = logging.getLogger(__name__)
 
 DAY = 86400
+PRUNE_EVERY_S = 3600  # a delete by time range on the primary key: cheap, and keeps the file small
 _RANK = "(CASE {t}attribution WHEN 'exact' THEN 2 WHEN 'ambiguous' THEN 1 ELSE 0 END)"
 
 UPSERTS = {
@@ -104,14 +105,19 @@ def write_batch(db: sqlite3.Connection, batch: Batch) -> None:
         raise
 
 
-def prune(db: sqlite3.Connection, retention_days: int, now: float | None = None) -> dict[str, int]:
-    """Delete what is older than `retention_days`: rows deleted per table."""
-    cutoff = int(now if now is not None else time.time()) - retention_days * DAY
+def prune(db: sqlite3.Connection, retention_days: int, now: float | None = None,
+          detail_hours: int | None = None) -> dict[str, int]:
+    """Delete what is older than `retention_days`, and 5-tuple minutes older
+    than `detail_hours` if given: rows deleted per table."""
+    now = int(now if now is not None else time.time())
     deleted = {}
     db.execute("BEGIN IMMEDIATE")
     try:
         for table in UPSERTS:
             column = _TIME_COLUMN.get(table, "ts_minute")
+            cutoff = now - retention_days * DAY
+            if table == "flow_1m_5t" and detail_hours is not None:
+                cutoff = max(cutoff, now - detail_hours * 3600)
             deleted[table] = db.execute(f"DELETE FROM {table} WHERE {column} < ?", (cutoff,)).rowcount
         db.execute("COMMIT")
     except BaseException:
@@ -124,9 +130,10 @@ def prune(db: sqlite3.Connection, retention_days: int, now: float | None = None)
 class AnalyticsWriter:
     """The one thread that writes analytics rows."""
 
-    def __init__(self, data_dir: Path, retention_days: int, max_pending: int = 600) -> None:
+    def __init__(self, data_dir: Path, retention_days: int, detail_hours: int, max_pending: int = 600) -> None:
         self.file = BandixFile(Path(data_dir) / DB_NAME)
         self.retention_days = retention_days
+        self.detail_hours = detail_hours
         self._queue: queue.Queue[Batch | None] = queue.Queue(max_pending)
         self._thread: threading.Thread | None = None
         self.dropped = 0  # batches lost to a full queue or a failed write
@@ -165,8 +172,8 @@ class AnalyticsWriter:
             try:
                 write_batch(self.file.db, batch)
                 if time.monotonic() >= next_prune:
-                    next_prune = time.monotonic() + DAY
-                    prune(self.file.db, self.retention_days)
+                    next_prune = time.monotonic() + PRUNE_EVERY_S
+                    prune(self.file.db, self.retention_days, detail_hours=self.detail_hours)
             except (sqlite3.Error, OSError) as exc:
                 self.dropped += 1
                 log.error("writing analytics to %s failed: %s", self.path, exc)

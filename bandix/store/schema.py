@@ -34,7 +34,6 @@ CREATE TABLE flow_1m_5t (
     domain TEXT NOT NULL, attribution TEXT NOT NULL, source TEXT NOT NULL,
     bytes INTEGER NOT NULL, packets INTEGER NOT NULL,
     PRIMARY KEY (ts_minute, direction, proto, src_ip, src_port, dst_ip, dst_port)) WITHOUT ROWID;
-CREATE INDEX flow_1m_domain ON flow_1m_5t (domain, ts_minute);
 CREATE TABLE flow_1h (
     ts_hour INTEGER NOT NULL, iface TEXT NOT NULL, mac TEXT NOT NULL, direction TEXT NOT NULL,
     proto INTEGER NOT NULL, lan_ip TEXT NOT NULL, peer_ip TEXT NOT NULL, peer_port INTEGER NOT NULL,
