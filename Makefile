@@ -10,9 +10,10 @@ BPF_CFLAGS := -O2 -g -Wall -Wextra -Werror -I$(ARCH_INCLUDE)
 BPF_OBJECTS := bpf/bandix.bpfel.o bpf/bandix.bpfeb.o
 
 # Build: clang, libbpf headers. Run: libbpf1, iproute2. Tests, demo and bench:
-# the virtual router's tools and real clients and servers.
+# the virtual router's tools, real clients and servers, and a browser for the dashboard.
 APT_PACKAGES := clang llvm libbpf-dev libbpf1 bpftool iproute2 nftables iperf3 tcpdump \
-	iputils-ping bind9-dnsutils dnsperf dnsmasq-base curl openssl python3 python3-venv util-linux procps
+	iputils-ping bind9-dnsutils dnsperf dnsmasq-base curl openssl python3 python3-venv util-linux procps \
+	chromium fonts-dejavu-core
 
 .PHONY: setup deps venv bpf test demo bench lint clean
 

@@ -245,7 +245,7 @@ class Daemon:
         self.dns.listeners.append(self.flows.on_dns)
         self.dns.want("flows", True)
         self.flows.start()
-        self._ctx.flows_db = writer.path
+        self._ctx.flows_db, self._ctx.flows = writer.path, self.flows
         log.info("flows: %d entries in the kernel, analytics in %s", o.flow_map_size, writer.path)
 
     def _ensure_attached(self) -> None:

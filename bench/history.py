@@ -69,6 +69,46 @@ class FakeDevices:
         self.slots.close()
 
 
+PAGE_TARGET = 1.10  # CPU with a dashboard page open, at most this many times without
+
+
+class OpenPage:
+    """A dashboard devices page: one GET /api/dashboard/devices a second on one kept-alive
+    connection, as a browser running app.js polls."""
+
+    def __init__(self, daemon: Bandix) -> None:
+        self._daemon = daemon
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self.requests = 0
+        self.bytes = 0
+
+    def _run(self) -> None:
+        from tests.bandixd import _NsConnection
+
+        conn = _NsConnection(self._daemon.ns, "127.0.0.1", self._daemon.port)
+        next_at = time.monotonic()
+        try:
+            while not self._stop.is_set():
+                conn.request("GET", "/api/dashboard/devices")
+                resp = conn.getresponse()
+                body = resp.read()
+                self.requests += resp.status == 200
+                self.bytes = len(body)
+                next_at += 1
+                self._stop.wait(max(0.0, next_at - time.monotonic()))
+        finally:
+            conn.close()
+
+    def __enter__(self) -> OpenPage:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+
 def _cpu_s(pid: int) -> float:
     import os
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -152,6 +192,9 @@ def history_figures(vr: VirtualRouter, pin_dir: Path, log_dir: Path) -> None:
         fake.start()
         time.sleep(3)
         cpu250, rss250 = measure(d)
+        with OpenPage(d) as page:
+            time.sleep(2)
+            cpu_page, _ = measure(d)
         shown = len(d.devices())
         generation = _generation(pin_dir)
         d.stop()
@@ -179,6 +222,10 @@ def history_figures(vr: VirtualRouter, pin_dir: Path, log_dir: Path) -> None:
     print(f"   {'':28} {'1 device':>10} {f'{DEVICES} devices':>12} {'+ a month of history':>21}")
     print(f"   {'daemon RSS (MB)':28} {rss1:10.1f} {rss250:12.1f} {rss_hist:21.1f}")
     print(f"   {'daemon CPU (% of one core)':28} {cpu1:10.2%} {cpu250:12.2%} {cpu_hist:21.2%}")
+    ratio = cpu_page / cpu250 if cpu250 else float("inf")
+    print(f"   with a dashboard devices page open ({page.requests} requests, {page.bytes / 1024:.0f} KB each): "
+          f"{cpu_page:.2%} of one core = {ratio:.2f}x without {'PASS' if ratio <= PAGE_TARGET else 'MISS'} "
+          f"(target <= {PAGE_TARGET:.2f}x)")
     print(f"   devices in the API: {shown}; memory per device: {(rss250 - rss1) * 1024 / DEVICES:.0f} KB live, "
           f"{per_dev:.0f} KB more with a month of history (every bucket busy)")
     print(f"   database after a simulated month: {size / 1e6:.1f} MB = {size / DEVICES / 1e3:.0f} KB per device "

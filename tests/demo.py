@@ -2,8 +2,8 @@
 
 Everything runs inside network namespaces (tests/vrouter.py): the real daemon on
 the router's br-lan, real iperf3/ping clients and servers, so what the table and
-the API show is real kernel traffic.  The API is forwarded to the root namespace
-for curl or a browser.  Ctrl-C or SIGTERM removes every namespace, process, pin
+the API show is real kernel traffic.  The dashboard and API are forwarded to the
+root namespace for a browser or curl.  Ctrl-C or SIGTERM removes every namespace, process, pin
 and the forward, and exits 0.
 """
 
@@ -68,6 +68,21 @@ def forever(script: str) -> list[str]:
     return ["bash", "-c", f"while :; do {script}; sleep 1; done"]
 
 
+def start_servers(vr: VirtualRouter, workdir: Path) -> None:
+    """The DNS and web servers of the flow tests, so the DNS and Domains pages have something to show."""
+    inet = vr.internet
+    inet.ip_batch([f"addr add {a}/32 dev lo" for a in ("198.51.100.21", "198.51.100.23", "198.51.100.30")])
+    cert, key = workdir / "cert.pem", workdir / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                    "-subj", "/CN=bandix demo", "-days", "1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    root = Path(__file__).resolve().parents[1]
+    for args in (["tests.dnsserver", vr.SERVER_V4], ["tests.webserver", str(cert), str(key)]):
+        inet.popen([sys.executable, "-m", *args], cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    inet.wait_listening(53, udp=True)
+    inet.wait_listening(443)
+
+
 def start_traffic(vr: VirtualRouter) -> None:
     """iperf3 servers, then every device's client loops; rates vary over time on purpose."""
     s4, s6 = vr.SERVER_V4, vr.SERVER_V6
@@ -93,6 +108,13 @@ def start_traffic(vr: VirtualRouter) -> None:
     spawn(ip["phone"], forever(f"ping -q -i 0.7 {s6}"))
     spawn(ip["phone"], forever(f"iperf3 -c {s6} -p {PORTS['phone']} -R -n $((RANDOM % 400 + 50))K -b 10M; "
                                "sleep $((RANDOM % 3))"))
+    # phone browses: resolves names at the DNS server, then fetches over HTTPS (TLS server
+    # names), plain HTTP (DNS answers) and from an address nobody resolved.
+    spawn(ip["phone"], forever(f"dig @{s4} alpha.test +short; dig @{s4} www.video.test +short; "
+                               "curl -sk -o /dev/null --resolve alpha.test:443:198.51.100.21 "
+                               "https://alpha.test/$((RANDOM % 300 + 20))000; "
+                               "curl -s -o /dev/null http://198.51.100.23/$((RANDOM % 500 + 50))000; "
+                               "curl -s -o /dev/null http://198.51.100.30/100000; sleep 4"))
     # nas: LAN backup to the router over IPv4, then a restore over IPv6 at a random rate.
     spawn(ip["nas"], forever(f"iperf3 -c {r4} -p {PORTS['nas']} -t 8 -b 30M; "
                              f"iperf3 -c {r6} -p {PORTS['nas']} -R -t 6 -b $((RANDOM % 20 + 5))M"))
@@ -148,7 +170,8 @@ def watch(url: str, daemon: Bandix, names: dict[str, str], duration: float | Non
         except (OSError, ValueError, KeyError) as exc:  # a slow tick must not end the demo
             lines = [f"API not answering: {exc}"]
         up = int(time.monotonic() - started)
-        head = f"bandix demo  {url}  up {up // 60}:{up % 60:02d}  rates per second, totals in bytes  Ctrl-C stops"
+        head = (f"bandix demo  dashboard {url.removesuffix('api/traffic/devices')}  up {up // 60}:{up % 60:02d}  "
+                "rates per second, totals in bytes  Ctrl-C stops")
         print(("\033[H\033[2J" if tty else "") + "\n".join([head, *lines]) + ("" if tty else "\n"), flush=True)
         wait = REFRESH_S if duration is None else min(REFRESH_S, duration - (time.monotonic() - started))
         time.sleep(max(0.0, wait))
@@ -184,7 +207,9 @@ def main(argv: list[str] | None = None) -> int:
     # A private lock directory: the daemon's lock files would otherwise stay in /var/run/bandix.
     lock_dir = Path(tempfile.mkdtemp(prefix="bandix-demo-locks-"))
     os.environ["BANDIX_LOCK_DIR"] = str(lock_dir)
-    daemon = Bandix(vr.router, ["--iface", "br-lan", "--enable-traffic"], pin_dir, port=API_PORT,
+    workdir = Path(tempfile.mkdtemp(prefix="bandix-demo-"))
+    daemon = Bandix(vr.router, ["--iface", "br-lan", "--enable-traffic", "--enable-connection", "--enable-dns",
+                                "--enable-flows", "--data-dir", str(workdir / "data")], pin_dir, port=API_PORT,
                     name="bandix-demo")
     forward: PortForward | None = None
     code = 0
@@ -194,13 +219,15 @@ def main(argv: list[str] | None = None) -> int:
         except OSError as exc:
             print(f"demo: cannot listen on 127.0.0.1:{args.port}: {exc.strerror}; try --port", file=sys.stderr)
             return 2
-        url = f"http://127.0.0.1:{forward.port}/api/traffic/devices"
+        dashboard = f"http://127.0.0.1:{forward.port}/"
+        url = f"{dashboard}api/traffic/devices"
         print(f"demo: building the virtual router (namespaces {vr.prefix}*)", flush=True)
         vr.start()
         print(f"demo: starting bandix on br-lan (pins {pin_dir}, log {daemon.log_path})", flush=True)
         daemon.start()
+        start_servers(vr, workdir)
         start_traffic(vr)
-        print(f"demo: traffic running; API at {url}", flush=True)
+        print(f"demo: traffic running; dashboard at {dashboard} (API at {url})", flush=True)
         code = watch(url, daemon, names, args.duration)
     except KeyboardInterrupt:
         code = 0
@@ -215,6 +242,7 @@ def main(argv: list[str] | None = None) -> int:
             ("namespaces", vr.close),
             ("pin and config directories", lambda: remove_state(pin_dir)),
             ("lock directory", lambda: shutil.rmtree(lock_dir, ignore_errors=True)),
+            ("data directory", lambda: shutil.rmtree(workdir, ignore_errors=True)),
         ])
     return code
 

@@ -82,7 +82,7 @@ def test_bad_queries_get_the_error_envelope(busy, query, status, message):
 
 
 def test_unknown_paths_and_methods_get_json_errors(busy):
-    for path in ("/api/nothing", "/api/traffic/devices/extra", "/"):
+    for path in ("/api/nothing", "/api/traffic/devices/extra", "/nothing.js", "/index.html/x", "/%2e%2e/setup.py"):
         status, body = busy.get(path)
         assert status == 404, path
         validate(body, "Error")
@@ -111,7 +111,7 @@ def test_prometheus_exposition_parses(vrouter, busy):
     assert macs == {c.mac for c in vrouter.clients}
     ips = {s.labels["mac"]: s.labels["ip"] for s in families["bandix_device_bytes"].samples}
     assert all(ips[c.mac] == c.ipv4 for c in vrouter.clients)
-    assert {s.labels["event"] for s in families["bandix_collector_events"].samples} == {
+    assert {s.labels["event"] for s in families["bandix_collector_events"].samples} >= {
         "device_table_full", "truncated_ip_header"}
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import falcon
 
+from ..collect.analytics import FlowAnalytics
 from ..collect.connections import ConnectionCollector
 from ..collect.dns import DnsCollector
 from ..collect.hostnames import Hostnames
@@ -20,12 +21,14 @@ from ..limiter import Limiter
 from ..settings import Settings
 from ..store.traffic import TrafficStore
 from .connections import ConnectionDevicesResource, ConnectionFlowsResource
+from .dashboard import DashboardDeviceResource, DashboardDevicesResource, DashboardDnsResource
 from .dns import DnsConfigResource, DnsQueriesResource, DnsStatsResource
 from .errors import handle_unexpected, serialize_error
 from .flows import FlowsTopResource
 from .limits import BindingsResource, ScheduleResource
 from .metrics import PrometheusResource
 from .traffic import DevicesResource, LevelMetricsResource, MetricsResource
+from .web import WebResource
 
 log = logging.getLogger("bandix.web")
 
@@ -62,6 +65,7 @@ class ApiContext:
     connections: ConnectionCollector | None = None  # None: --enable-connection is off
     dns: DnsCollector | None = None  # None: DNS monitoring was never on
     flows_db: Path | None = None  # the analytics database; None: --enable-flows is off
+    flows: FlowAnalytics | None = None
     dns_config: Callable[[], dict] = lambda: {"enabled": False, "max_records": 0}
     set_dns_config: Callable[[bool | None, int | None], None] = lambda enabled, max_records: None
 
@@ -78,7 +82,8 @@ def create_app(ctx: ApiContext, web_log: bool = False) -> falcon.App:
     app.set_error_serializer(serialize_error)
     app.add_error_handler(Exception, handle_unexpected)
     app.req_options.strip_url_path_trailing_slash = True
-    app.add_route("/api/traffic/devices", DevicesResource(ctx))
+    devices = DevicesResource(ctx)
+    app.add_route("/api/traffic/devices", devices)
     app.add_route("/api/traffic/metrics", MetricsResource(ctx.store))
     for level in ctx.store.levels:
         app.add_route(f"/api/traffic/metrics/{level.name}", LevelMetricsResource(ctx.store, level.name))
@@ -90,6 +95,12 @@ def create_app(ctx: ApiContext, web_log: bool = False) -> falcon.App:
     app.add_route("/api/dns/stats", DnsStatsResource(ctx))
     app.add_route("/api/dns/config", DnsConfigResource(ctx))
     app.add_route("/api/flows/top", FlowsTopResource(ctx))
+    app.add_route("/api/dashboard/devices", DashboardDevicesResource(ctx, devices))
+    app.add_route("/api/dashboard/device", DashboardDeviceResource(ctx, devices))
+    app.add_route("/api/dashboard/dns", DashboardDnsResource(ctx))
     app.add_route("/api/openapi.json", OpenApiResource())
-    app.add_route("/metrics", PrometheusResource(ctx.store, ctx.neighbours, ctx.health))
+    app.add_route("/metrics", PrometheusResource(ctx))
+    web = WebResource()
+    app.add_route("/", web)
+    app.add_route("/{filename}", web)
     return app

@@ -1,60 +1,129 @@
-"""GET /metrics: Prometheus text exposition (version 0.0.4)."""
+"""GET /metrics: Prometheus text exposition (version 0.0.4).
+
+Per device: byte and packet counters, rates and limits, labelled by mac, ip,
+hostname, zone and direction (rx: to the device, tx: from it); connection
+counts; DNS counters and a response-time summary; collector health.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import falcon
-
-from ..collect.neighbours import NeighbourTable
-from ..store.traffic import TrafficStore
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # (zone, direction, index of bytes in the store's counters)
 _SERIES = (("lan", "rx", 0), ("lan", "tx", 2), ("wan", "rx", 4), ("wan", "tx", 6))
-HEALTH_NAMES = {0: "device_table_full", 1: "truncated_ip_header"}
+HEALTH_NAMES = {0: "device_table_full", 1: "truncated_ip_header", 2: "limit_drops", 3: "dns_lost",
+                4: "flows_added", 5: "flows_not_added", 6: "hello_lost"}
+CONNECTION_STATES = ("tcp_connections", "udp_connections", "established_tcp", "time_wait_tcp", "close_wait_tcp")
 
 
 def _label(value: str) -> str:
     return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
 
 
-class PrometheusResource:
-    def __init__(
-        self, store: TrafficStore, neighbours: NeighbourTable, health: Callable[[], list[int]]
-    ) -> None:
-        self._store = store
-        self._neighbours = neighbours
-        self._health = health
+def _labels(**labels: object) -> str:
+    return "{" + ",".join(f'{k}="{_label(str(v))}"' for k, v in labels.items()) + "}"
+
+
+class Exposition:
+    """Families in order, each with its HELP and TYPE once."""
+
+    def __init__(self) -> None:
+        self._families: dict[str, tuple[str, str, list[str]]] = {}
+
+    def family(self, name: str, kind: str, help_text: str) -> None:
+        self._families.setdefault(name, (kind, help_text, []))
+
+    def add(self, family: str, value: float, labels: str = "", suffix: str = "") -> None:
+        """One sample of a declared family (suffix: _sum, _count of a summary)."""
+        self._families[family][2].append(f"{family}{suffix}{labels} {value}")
+
+    def single(self, name: str, kind: str, help_text: str, value: float) -> None:
+        self.family(name, kind, help_text)
+        self.add(name, value)
 
     def render(self) -> str:
-        lines = [
-            "# HELP bandix_device_bytes_total L3 bytes counted per device on the LAN interface.",
-            "# TYPE bandix_device_bytes_total counter",
-        ]
-        packets = [
-            "# HELP bandix_device_packets_total Packets counted per device on the LAN interface.",
-            "# TYPE bandix_device_packets_total counter",
-        ]
-        rates = [
-            "# HELP bandix_device_rate_bytes Bytes per second over the last second.",
-            "# TYPE bandix_device_rate_bytes gauge",
-        ]
-        for dev in sorted(self._store.devices(), key=lambda d: d.mac):
-            ip = _label(self._neighbours.ipv4_of(dev.mac) or "")
+        out = []
+        for name, (kind, help_text, lines) in self._families.items():
+            out += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}", *lines]
+        return "\n".join(out) + "\n"
+
+
+class PrometheusResource:
+    def __init__(self, ctx) -> None:
+        self._ctx = ctx
+
+    def render(self) -> str:
+        ctx, e = self._ctx, Exposition()
+        e.family("bandix_device_bytes_total", "counter", "L3 bytes counted per device on the LAN interface.")
+        e.family("bandix_device_packets_total", "counter", "Packets counted per device on the LAN interface.")
+        e.family("bandix_device_rate_bytes", "gauge", "Bytes per second over the last second.")
+        e.family("bandix_device_rate_limit_bytes", "gauge", "WAN rate limit in force, bytes per second; 0: none.")
+        e.family("bandix_device_last_seen_seconds", "gauge", "When the device last sent or received, Unix time.")
+        for dev in sorted(ctx.store.devices(), key=lambda d: d.mac):
+            who = {"mac": dev.mac, "ip": ctx.neighbours.ipv4_of(dev.mac) or "", "hostname": ctx.hostnames.name(dev.mac)}
             for k, (zone, direction, idx) in enumerate(_SERIES):
-                labels = f'mac="{dev.mac}",ip="{ip}",zone="{zone}",direction="{direction}"'
-                lines.append(f"bandix_device_bytes_total{{{labels}}} {dev.counters[idx]}")
-                packets.append(f"bandix_device_packets_total{{{labels}}} {dev.counters[idx + 1]}")
-                rates.append(f"bandix_device_rate_bytes{{{labels}}} {dev.rates[k]}")
-        health = [
-            "# HELP bandix_collector_events_total Events counted by the kernel programs.",
-            "# TYPE bandix_collector_events_total counter",
-        ]
-        for slot, value in enumerate(self._health()):
+                labels = _labels(**who, zone=zone, direction=direction)
+                e.add("bandix_device_bytes_total", dev.counters[idx], labels)
+                e.add("bandix_device_packets_total", dev.counters[idx + 1], labels)
+                e.add("bandix_device_rate_bytes", dev.rates[k], labels)
+            for direction, limit in zip(("rx", "tx"), ctx.limit_in_force(dev.mac), strict=True):
+                e.add("bandix_device_rate_limit_bytes", limit, _labels(**who, direction=direction))
+            e.add("bandix_device_last_seen_seconds", dev.last_online_ms / 1000, _labels(**who))
+        self._connections(e)
+        self._dns(e)
+        self._health(e)
+        return e.render()
+
+    def _connections(self, e: Exposition) -> None:
+        collector = self._ctx.connections
+        if collector is None:
+            return
+        snap = collector.latest
+        e.family("bandix_connections", "gauge", "Conntrack entries by protocol and TCP state.")
+        e.family("bandix_device_connections", "gauge", "Conntrack entries opened by a device.")
+        total = snap.total.as_json(snap.last_updated)
+        for state in CONNECTION_STATES:
+            e.add("bandix_connections", total[state], _labels(state=state))
+        for mac, (ip, counts) in sorted(snap.devices.items()):
+            values = counts.as_json(snap.last_updated)
+            for state in CONNECTION_STATES:
+                e.add("bandix_device_connections", values[state], _labels(mac=mac, ip=ip, state=state))
+
+    def _dns(self, e: Exposition) -> None:
+        dns = self._ctx.dns
+        if dns is None:
+            return
+        store = dns.store
+        e.single("bandix_dns_queries_total", "counter", "DNS queries seen.", store.seen_queries)
+        e.family("bandix_dns_responses_total", "counter", "DNS responses seen, by response code.")
+        for code, n in sorted(store.seen_responses.items()):
+            e.add("bandix_dns_responses_total", n, _labels(code=code))
+        stats = store.stats()
+        name = "bandix_dns_response_time_ms"
+        e.family(name, "summary", "Query to response, ms; quantiles over the kept records, sum and count since start.")
+        for p, q in ((50, "0.5"), (90, "0.9"), (95, "0.95"), (99, "0.99")):
+            e.add(name, stats["response_time_percentiles"][f"p{p}"], _labels(quantile=q))
+        e.add(name, store.answer_ms_sum, suffix="_sum")
+        e.add(name, store.answered, suffix="_count")
+        e.single("bandix_dns_malformed_packets_total", "counter", "DNS packets that did not decode.", store.malformed)
+
+    def _health(self, e: Exposition) -> None:
+        e.family("bandix_collector_events_total", "counter", "Events counted by the kernel programs.")
+        for slot, value in enumerate(self._ctx.health()):
             if slot in HEALTH_NAMES:
-                health.append(f'bandix_collector_events_total{{event="{HEALTH_NAMES[slot]}"}} {value}')
-        return "\n".join(lines + packets + rates + health) + "\n"
+                e.add("bandix_collector_events_total", value, _labels(event=HEALTH_NAMES[slot]))
+        flows = self._ctx.flows
+        if flows is None:
+            return
+        h = flows.table.health
+        e.single("bandix_flow_map_entries", "gauge", "Flows in the kernel map.", h.entries)
+        e.single("bandix_flow_map_capacity", "gauge", "Entries the kernel flow map holds.", h.capacity)
+        e.single("bandix_flows_evicted_total", "counter", "Flows the kernel's LRU evicted for new ones.", h.evicted)
+        e.single("bandix_flows_aged_total", "counter", "Idle flows deleted by the daemon.", h.aged)
+        e.family("bandix_hellos_total", "counter", "TLS/QUIC hellos read, by result.")
+        e.add("bandix_hellos_total", flows.hellos_parsed, _labels(result="parsed"))
+        e.add("bandix_hellos_total", flows.hellos_unparsed, _labels(result="unparsed"))
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         resp.content_type = CONTENT_TYPE

@@ -82,6 +82,20 @@ class NeighbourTable:
             getattr(dev, family)[ip] = now
             dev.confirmed = max(dev.confirmed, confirmed)
 
+    def summary(self) -> dict[str, tuple[str, float]]:
+        """mac → (newest IPv4, else newest IPv6, else ""; confirmed time), under one lock."""
+        with self._lock:
+            out = {}
+            for mac, dev in self._by_mac.items():
+                if dev.ipv4:
+                    ip = max(dev.ipv4.items(), key=lambda kv: kv[1])[0]
+                elif dev.ipv6:
+                    ip = max(dev.ipv6.items(), key=_sort_key)[0]
+                else:
+                    ip = ""
+                out[mac] = (ip, dev.confirmed)
+            return out
+
     def ipv4_of(self, mac: str) -> str | None:
         with self._lock:
             dev = self._by_mac.get(mac)

@@ -71,6 +71,11 @@ class DnsStore:
     records: deque = field(init=False)
     lost_events: int = 0
     malformed: int = 0
+    # Since start, whatever the store still keeps: for Prometheus counters.
+    seen_queries: int = 0
+    seen_responses: Counter = field(default_factory=Counter)  # by response code
+    answered: int = 0  # responses matched to their query
+    answer_ms_sum: int = 0
 
     def __post_init__(self) -> None:
         self.records = deque(maxlen=self.max_records)
@@ -108,6 +113,12 @@ class DnsStore:
                     query.response_time_ms = rec.response_time_ms
                     query.answered = True
                     rec.group, rec.group_ms = query.group, query.group_ms
+                    self.answered += 1
+                    self.answer_ms_sum += rec.response_time_ms
+            if rec.is_query:
+                self.seen_queries += 1
+            else:
+                self.seen_responses[RCODE_NAMES.get(msg.rcode, f"RCODE{msg.rcode}")] += 1
             self.records.append(rec)
             return rec
 

@@ -130,6 +130,7 @@ class TrafficStore:
             self._devices: dict[str, Device] = {}
             self._all = Series(self.retention_seconds, self.levels)
             self._last_mono: float | None = None
+            self.readings = 0  # how many update()s so far: what answers built from the store may be cached by
             self._last_ts: int | None = None
             self._next_forget_check = 0
             self._forgotten: list[str] = []  # for the kernel's slots (take_forgotten)
@@ -145,6 +146,7 @@ class TrafficStore:
     def update(self, ts_ms: int, mono: float, counters: dict[str, list[int]]) -> None:
         """Take one reading of every device's cumulative kernel counters."""
         with self._lock:
+            self.readings += 1
             first = self._last_mono is None and self._last_ts is None
             dt = None if self._last_mono is None else mono - self._last_mono
             self._last_mono = mono

@@ -1,0 +1,503 @@
+/*
+ * bandix dashboard: one page at a time, chosen by the URL's hash; each page
+ * makes one request per refresh and only while the tab is visible. All text
+ * from the API goes into the DOM as text, never as HTML.
+ */
+(function () {
+	'use strict';
+
+	var C = window.BandixCharts;
+	var main = document.getElementById('main');
+	var statusLine = document.getElementById('status');
+	var settings = {
+		unit: localStorage.getItem('bandix.unit') || 'bits',
+		theme: document.documentElement.dataset.theme
+	};
+	var current = null; // {page, timer, busy}
+
+	/* -- helpers ----------------------------------------------------------- */
+
+	function el(tag, attrs) {
+		var node = document.createElement(tag);
+		Object.keys(attrs || {}).forEach(function (k) {
+			var v = attrs[k];
+			if (v === undefined || v === null || v === false) return;
+			if (k === 'text') node.textContent = v;
+			else if (k === 'class') node.className = v;
+			else if (k.slice(0, 2) === 'on') node.addEventListener(k.slice(2), v);
+			else node.setAttribute(k, v === true ? '' : v);
+		});
+		for (var i = 2; i < arguments.length; i++) {
+			[].concat(arguments[i]).forEach(function (c) {
+				if (c !== undefined && c !== null && c !== false)
+					node.appendChild(typeof c === 'string' || typeof c === 'number' ? document.createTextNode(String(c)) : c);
+			});
+		}
+		return node;
+	}
+
+	function api(path, method, body) {
+		var opts = { method: method || 'GET', headers: { 'Accept': 'application/json' } };
+		if (body !== undefined) {
+			opts.body = JSON.stringify(body);
+			opts.headers['Content-Type'] = 'application/json';
+		}
+		return fetch(path, opts).then(function (resp) {
+			return resp.json().catch(function () { return {}; }).then(function (json) {
+				if (!resp.ok || json.status === 'error') {
+					var err = new Error(json.message || resp.status + ' ' + resp.statusText);
+					err.status = resp.status;
+					throw err;
+				}
+				return json.data;
+			});
+		});
+	}
+
+	/* The compact devices answer ({fields, rows}) as objects. */
+	function objects(data) {
+		return data.rows.map(function (row) {
+			var o = {};
+			data.fields.forEach(function (f, i) { o[f] = row[i]; });
+			return o;
+		});
+	}
+
+	function rate(v) { return C.formatRate(v, settings.unit); }
+	function bytes(v) { return C.formatBytes(v); }
+	function ago(ms) {
+		var s = (Date.now() - ms) / 1000;
+		return s < 60 ? 'now' : C.formatDuration(s) + ' ago';
+	}
+	function online(d) { return d.last_online_ts && Date.now() - d.last_online_ts < 120000; }
+	function name(d) { return d.hostname || d.mac; }
+	function setStatus(text) { statusLine.textContent = text; }
+
+	function stat(label, value, cls) {
+		return el('div', { class: 'stat' }, el('div', { class: 'label', text: label }),
+			el('div', { class: 'value ' + (cls || ''), text: value }));
+	}
+
+	function notice(text) { return el('div', { class: 'notice', text: text }); }
+
+	/* A table with sortable columns. cols: [{key, label, value(row) -> sort key, cell(row) -> node|text, num}] */
+	function sortableTable(cols, sort, onSort) {
+		var head = el('tr');
+		cols.forEach(function (c) {
+			head.appendChild(el('th', {
+				class: [c.num ? 'num' : '', c.value ? 'sortable' : '', sort.key === c.key ? 'sorted' : '',
+					sort.key === c.key && sort.asc ? 'asc' : '', c.narrow ? 'hide-narrow' : ''].join(' '),
+				text: c.label,
+				onclick: c.value ? function () { onSort(c.key); } : null
+			}));
+		});
+		var body = el('tbody');
+		return { table: el('table', null, el('thead', null, head), body), body: body };
+	}
+
+	function fill(body, cols, rows, sort, onRow) {
+		var col = cols.filter(function (c) { return c.key === sort.key; })[0];
+		if (col && col.value) {
+			rows = rows.slice().sort(function (a, b) {
+				var x = col.value(a), y = col.value(b);
+				return (x < y ? -1 : x > y ? 1 : 0) * (sort.asc ? 1 : -1);
+			});
+		}
+		body.replaceChildren.apply(body, rows.map(function (r) {
+			var tr = el('tr', { class: onRow ? 'link' : null, onclick: onRow ? function () { onRow(r); } : null });
+			cols.forEach(function (c) {
+				var v = c.cell(r);
+				tr.appendChild(el('td', { class: (c.num ? 'num ' : '') + (c.cls || '') + (c.narrow ? ' hide-narrow' : '') },
+					v instanceof Node ? v : String(v)));
+			});
+			return tr;
+		}));
+	}
+
+	/* -- pages --------------------------------------------------------------- */
+
+	var pages = {};
+
+	pages.devices = function () {
+		var sort = { key: 'wan_rx_rate', asc: false }, search = '', last = [];
+		var cols = [
+			{ key: 'name', label: 'Device', value: function (d) { return name(d).toLowerCase(); },
+				cell: function (d) { return el('span', null, el('span', { class: 'dot' + (online(d) ? ' on' : '') }), name(d)); } },
+			{ key: 'ip', label: 'IP', value: function (d) { return d.ip; }, cell: function (d) { return d.ip || '—'; } },
+			{ key: 'mac', label: 'MAC', narrow: true, value: function (d) { return d.mac; }, cell: function (d) { return d.mac; } },
+			{ key: 'wan_rx_rate', label: 'Down', num: true, cls: 'down', value: function (d) { return d.wan_rx_rate; }, cell: function (d) { return rate(d.wan_rx_rate); } },
+			{ key: 'wan_tx_rate', label: 'Up', num: true, cls: 'up', value: function (d) { return d.wan_tx_rate; }, cell: function (d) { return rate(d.wan_tx_rate); } },
+			{ key: 'lan_rx_rate', label: 'LAN down', num: true, narrow: true, value: function (d) { return d.lan_rx_rate; }, cell: function (d) { return rate(d.lan_rx_rate); } },
+			{ key: 'lan_tx_rate', label: 'LAN up', num: true, narrow: true, value: function (d) { return d.lan_tx_rate; }, cell: function (d) { return rate(d.lan_tx_rate); } },
+			{ key: 'wan_rx_bytes', label: 'Downloaded', num: true, value: function (d) { return d.wan_rx_bytes; }, cell: function (d) { return bytes(d.wan_rx_bytes); } },
+			{ key: 'wan_tx_bytes', label: 'Uploaded', num: true, value: function (d) { return d.wan_tx_bytes; }, cell: function (d) { return bytes(d.wan_tx_bytes); } },
+			{ key: 'lan_bytes', label: 'LAN total', num: true, narrow: true, value: function (d) { return d.lan_rx_bytes + d.lan_tx_bytes; }, cell: function (d) { return bytes(d.lan_rx_bytes + d.lan_tx_bytes); } },
+			{ key: 'limit', label: 'Limit ↓/↑', num: true, narrow: true,
+				value: function (d) { return d.wan_rx_rate_limit + d.wan_tx_rate_limit; },
+				cell: function (d) { return d.wan_rx_rate_limit || d.wan_tx_rate_limit ? (d.wan_rx_rate_limit ? rate(d.wan_rx_rate_limit) : '∞') + ' / ' + (d.wan_tx_rate_limit ? rate(d.wan_tx_rate_limit) : '∞') : '—'; } },
+			{ key: 'seen', label: 'Seen', narrow: true, value: function (d) { return d.last_online_ts; }, cell: function (d) { return d.last_online_ts ? ago(d.last_online_ts) : '—'; } }
+		];
+		var t, totals = el('div', { class: 'cards' });
+		function draw() {
+			var rows = last.filter(function (d) {
+				return !search || [d.hostname, d.ip, d.mac].join(' ').toLowerCase().indexOf(search) >= 0;
+			});
+			fill(t.body, cols, rows, sort, function (d) { location.hash = '#/device/' + encodeURIComponent(d.mac); });
+			var sum = function (k) { return last.reduce(function (a, d) { return a + d[k]; }, 0); };
+			totals.replaceChildren(stat('Devices online', last.filter(online).length + ' / ' + last.length),
+				stat('Down', rate(sum('wan_rx_rate')), 'down'), stat('Up', rate(sum('wan_tx_rate')), 'up'),
+				stat('Downloaded', bytes(sum('wan_rx_bytes'))), stat('Uploaded', bytes(sum('wan_tx_bytes'))));
+		}
+		function build() {
+			t = sortableTable(cols, sort, function (key) {
+				sort = { key: key, asc: sort.key === key ? !sort.asc : false };
+				var fresh = build();
+				wrap.replaceChildren(fresh);
+				draw();
+			});
+			return t.table;
+		}
+		var wrap = el('div', { class: 'table-wrap' }, build());
+		return {
+			node: el('section', null, el('h1', { text: 'Devices' }), totals,
+				el('div', { class: 'toolbar' }, el('input', { class: 'grow', type: 'search', placeholder: 'Search name, IP or MAC',
+					'aria-label': 'Search', oninput: function (e) { search = e.target.value.toLowerCase(); draw(); } })),
+				wrap),
+			poll: function () {
+				return api('/api/dashboard/devices').then(function (data) { last = objects(data); draw(); });
+			},
+			redraw: draw
+		};
+	};
+
+	pages.device = function (mac) {
+		var samples = [], since = 0, level = 'day', levelRows = [], nextLevel = 0, nextExtras = 0, info = null;
+		var title = el('h1', { text: mac }), cards = el('div', { class: 'cards' });
+		var live = el('canvas', { class: 'chart', id: 'chart-realtime' });
+		var hist = el('canvas', { class: 'chart', id: 'chart-history' });
+		var domains = el('div'), conns = el('div');
+		var levelSelect = el('select', { 'aria-label': 'History level', onchange: function (e) { level = e.target.value; nextLevel = 0; } },
+			['day', 'week', 'month', 'year'].map(function (l) { return el('option', { value: l, text: l }); }));
+		function legend(items) {
+			return el('div', { class: 'legend' }, items.map(function (i) { return el('span', { style: '--c: var(' + i[1] + ')', text: i[0] }); }));
+		}
+		function color(name) { return getComputedStyle(document.documentElement).getPropertyValue(name).trim(); }
+		function draw() {
+			if (!info) return;
+			title.textContent = name(info) + (info.ip ? ' · ' + info.ip : '');
+			cards.replaceChildren(stat('Down', rate(info.wan_rx_rate), 'down'), stat('Up', rate(info.wan_tx_rate), 'up'),
+				stat('LAN down / up', rate(info.lan_rx_rate) + ' / ' + rate(info.lan_tx_rate)),
+				stat('Downloaded', bytes(info.wan_rx_bytes)), stat('Uploaded', bytes(info.wan_tx_bytes)),
+				stat('Limit ↓ / ↑', (info.wan_rx_rate_limit ? rate(info.wan_rx_rate_limit) : '—') + ' / ' +
+					(info.wan_tx_rate_limit ? rate(info.wan_tx_rate_limit) : '—')),
+				stat('Seen', info.last_online_ts ? ago(info.last_online_ts) : '—'));
+			live.dataset.points = C.lineChart(live, [
+				{ label: 'down', color: color('--down'), fill: true, points: samples.map(function (r) { return [r[0], r[5]]; }) },
+				{ label: 'up', color: color('--up'), fill: true, points: samples.map(function (r) { return [r[0], r[6]]; }) },
+				{ label: 'LAN', color: color('--lan'), points: samples.map(function (r) { return [r[0], r[3] + r[4]]; }) }
+			], { formatY: rate }).points;
+			hist.dataset.points = C.lineChart(hist, [
+				{ label: 'down avg', color: color('--down'), fill: true, points: levelRows.map(function (r) { return [r[0], r[1]]; }) },
+				{ label: 'down p95', color: color('--down'), width: 1, points: levelRows.map(function (r) { return [r[0], r[5]]; }) },
+				{ label: 'up avg', color: color('--up'), fill: true, points: levelRows.map(function (r) { return [r[0], r[7]]; }) },
+				{ label: 'up p95', color: color('--up'), width: 1, points: levelRows.map(function (r) { return [r[0], r[11]]; }) }
+			], { formatY: rate, formatX: function (x) { return level === 'day' ? new Date(x).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }) : new Date(x).toLocaleDateString(); },
+				empty: 'no closed ' + level + ' buckets yet' }).points;
+		}
+		function showDomains(rows) {
+			if (rows === null) { domains.replaceChildren(notice('Flow analytics are off (--enable-flows).')); return; }
+			var t = el('tbody');
+			rows.forEach(function (r) {
+				t.appendChild(el('tr', null, el('td', { text: r.domain }), el('td', { class: 'num down', text: bytes(r.down) }),
+					el('td', { class: 'num up', text: bytes(r.up) })));
+			});
+			domains.replaceChildren(rows.length ? el('div', { class: 'table-wrap' }, el('table', null,
+				el('thead', null, el('tr', null, el('th', { text: 'Domain (last hour)' }), el('th', { class: 'num', text: 'Down' }),
+					el('th', { class: 'num', text: 'Up' }))), t)) : notice('No traffic with a domain in the last hour.'));
+		}
+		function showConnections(c) {
+			if (c === null || c === undefined) { conns.replaceChildren(notice('No connection statistics for this device.')); return; }
+			conns.replaceChildren(el('div', { class: 'cards' }, stat('Connections', c.tcp_connections + c.udp_connections),
+				stat('TCP', c.tcp_connections), stat('UDP', c.udp_connections), stat('Established', c.established_tcp),
+				stat('Time wait', c.time_wait_tcp), stat('Close wait', c.close_wait_tcp)));
+		}
+		return {
+			node: el('section', null, el('p', null, el('a', { href: '#/', text: '← Devices' })), title, cards,
+				el('div', { class: 'card' }, el('h2', { text: 'Realtime' }), live, legend([['down', '--down'], ['up', '--up'], ['LAN', '--lan']])),
+				el('div', { class: 'card' }, el('div', { class: 'toolbar' }, el('h2', { class: 'grow', text: 'History' }), levelSelect),
+					hist, legend([['down avg / p95', '--down'], ['up avg / p95', '--up']])),
+				el('h2', { text: 'Top domains' }), domains, el('h2', { text: 'Connections' }), conns),
+			poll: function () {
+				var now = Date.now(), q = '/api/dashboard/device?mac=' + encodeURIComponent(mac) + '&since=' + since;
+				if (now >= nextLevel) q += '&level=' + level;
+				if (now >= nextExtras) q += '&extras=1';
+				return api(q).then(function (data) {
+					info = data.device;
+					samples = samples.concat(data.metrics);
+					if (samples.length) since = samples[samples.length - 1][0];
+					var horizon = since - data.retention_seconds * 1000;
+					samples = samples.filter(function (r) { return r[0] > horizon; });
+					if (data.level) { levelRows = data.level.metrics; nextLevel = now + 30000; }
+					if ('domains' in data) { showDomains(data.domains); showConnections(data.connections); nextExtras = now + 10000; }
+					draw();
+				});
+			},
+			redraw: draw
+		};
+	};
+
+	var DAY_NAMES = ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'];
+
+	pages.limits = function () {
+		var devices = [], rules = [], bindings = [];
+		var ruleBody = el('tbody'), bindBody = el('tbody');
+		var ruleError = el('div', { class: 'error', role: 'alert', id: 'rule-error' });
+		var bindError = el('div', { class: 'error', role: 'alert', id: 'binding-error' });
+		var deviceList = el('datalist', { id: 'device-macs' });
+		function label(mac) {
+			var d = devices.filter(function (x) { return x.mac === mac; })[0];
+			return d && d.hostname ? d.hostname + ' (' + mac + ')' : mac;
+		}
+		function limitText(v) { return v ? rate(v) : 'no limit'; }
+		function draw() {
+			deviceList.replaceChildren.apply(deviceList, devices.map(function (d) { return el('option', { value: d.mac, text: name(d) }); }));
+			ruleBody.replaceChildren.apply(ruleBody, rules.map(function (r) {
+				return el('tr', null, el('td', { text: label(r.mac) }),
+					el('td', { text: r.time_slot.days.map(function (d) { return DAY_NAMES[d - 1]; }).join(' ') }),
+					el('td', { text: r.time_slot.start + '–' + r.time_slot.end }),
+					el('td', { class: 'num down', text: limitText(r.wan_rx_rate_limit) }),
+					el('td', { class: 'num up', text: limitText(r.wan_tx_rate_limit) }),
+					el('td', null, el('button', { type: 'button', text: 'Delete', onclick: function () {
+						api('/api/traffic/limits/schedule', 'DELETE', { mac: r.mac, time_slot: r.time_slot })
+							.then(load, function (e) { ruleError.textContent = e.message; });
+					} })));
+			}));
+			if (!rules.length) ruleBody.appendChild(el('tr', null, el('td', { colspan: 6, class: 'muted', text: 'No rules.' })));
+			bindBody.replaceChildren.apply(bindBody, bindings.map(function (b) {
+				return el('tr', null, el('td', { text: b.mac }), el('td', { text: b.hostname }),
+					el('td', null, el('button', { type: 'button', text: 'Remove', onclick: function () {
+						api('/api/traffic/bindings', 'POST', { mac: b.mac, hostname: '' })
+							.then(load, function (e) { bindError.textContent = e.message; });
+					} })));
+			}));
+			if (!bindings.length) bindBody.appendChild(el('tr', null, el('td', { colspan: 3, class: 'muted', text: 'No bindings.' })));
+		}
+		function load() {
+			return Promise.all([api('/api/traffic/devices'), api('/api/traffic/limits/schedule'), api('/api/traffic/bindings')])
+				.then(function (res) { devices = res[0].devices; rules = res[1].limits; bindings = res[2].bindings; draw(); });
+		}
+		var unitSelect = el('select', { name: 'unit', 'aria-label': 'Limit unit' },
+			el('option', { value: '125000', text: 'Mbit/s' }), el('option', { value: '1000', text: 'KB/s' }));
+		var ruleForm = el('form', { class: 'grid', id: 'rule-form', onsubmit: function (e) {
+			e.preventDefault();
+			var f = e.target, days = [];
+			f.querySelectorAll('input[name=day]:checked').forEach(function (c) { days.push(Number(c.value)); });
+			var scale = Number(f.unit.value);
+			var toRate = function (text) { return text === '' ? 0 : Math.round(Number(text) * scale); };
+			ruleError.textContent = '';
+			api('/api/traffic/limits/schedule', 'POST', {
+				mac: f.mac.value.trim(), time_slot: { start: f.start.value, end: f.end.value, days: days },
+				wan_rx_rate_limit: toRate(f.down.value), wan_tx_rate_limit: toRate(f.up.value)
+			}).then(load, function (err) { ruleError.textContent = err.message; });
+		} },
+			el('label', null, 'Device (MAC)', el('input', { name: 'mac', list: 'device-macs', required: true, placeholder: 'aa:bb:cc:dd:ee:ff' })),
+			el('label', null, 'From', el('input', { name: 'start', value: '00:00', placeholder: 'HH:MM' })),
+			el('label', null, 'To', el('input', { name: 'end', value: '24:00', placeholder: 'HH:MM' })),
+			el('label', null, 'Down limit', el('input', { name: 'down', inputmode: 'decimal', placeholder: 'none' })),
+			el('label', null, 'Up limit', el('input', { name: 'up', inputmode: 'decimal', placeholder: 'none' })),
+			el('label', null, 'Unit', unitSelect),
+			el('div', { class: 'days' }, DAY_NAMES.map(function (d, i) {
+				return el('label', null, el('input', { type: 'checkbox', name: 'day', value: i + 1, checked: true }), d);
+			})),
+			el('button', { class: 'primary', type: 'submit', text: 'Add or change rule' }));
+		var bindForm = el('form', { class: 'grid', id: 'binding-form', onsubmit: function (e) {
+			e.preventDefault();
+			bindError.textContent = '';
+			api('/api/traffic/bindings', 'POST', { mac: e.target.mac.value.trim(), hostname: e.target.hostname.value })
+				.then(load, function (err) { bindError.textContent = err.message; });
+		} },
+			el('label', null, 'Device (MAC)', el('input', { name: 'mac', list: 'device-macs', required: true })),
+			el('label', null, 'Name', el('input', { name: 'hostname', placeholder: 'e.g. Living room TV' })),
+			el('button', { class: 'primary', type: 'submit', text: 'Save name' }));
+		return {
+			node: el('section', null, el('h1', { text: 'Rate limits' }), deviceList,
+				el('p', { class: 'muted', text: 'WAN limits per device and weekly time slot, in the router\'s time zone. Where rules overlap, the lowest limit wins.' }),
+				el('div', { class: 'table-wrap' }, el('table', { id: 'rules' }, el('thead', null, el('tr', null,
+					['Device', 'Days', 'Time', 'Down', 'Up', ''].map(function (h) { return el('th', { text: h }); }))), ruleBody)),
+				el('div', { class: 'card' }, ruleForm, ruleError),
+				el('h2', { text: 'Hostname bindings' }),
+				el('div', { class: 'table-wrap' }, el('table', { id: 'bindings' }, el('thead', null, el('tr', null,
+					['MAC', 'Name', ''].map(function (h) { return el('th', { text: h }); }))), bindBody)),
+				el('div', { class: 'card' }, bindForm, bindError)),
+			load: load,
+			redraw: draw
+		};
+	};
+
+	pages.connections = function () {
+		var sort = { key: 'total', asc: false }, data = null;
+		var cols = [
+			{ key: 'mac', label: 'Device', value: function (d) { return d.mac_address; }, cell: function (d) { return d.mac_address; } },
+			{ key: 'ip', label: 'IP', value: function (d) { return d.ip_address; }, cell: function (d) { return d.ip_address || '—'; } },
+			{ key: 'total', label: 'Total', num: true, value: function (d) { return d.total_connections; }, cell: function (d) { return d.total_connections; } },
+			{ key: 'tcp', label: 'TCP', num: true, value: function (d) { return d.tcp_connections; }, cell: function (d) { return d.tcp_connections; } },
+			{ key: 'udp', label: 'UDP', num: true, value: function (d) { return d.udp_connections; }, cell: function (d) { return d.udp_connections; } },
+			{ key: 'est', label: 'Established', num: true, value: function (d) { return d.established_tcp; }, cell: function (d) { return d.established_tcp; } },
+			{ key: 'tw', label: 'Time wait', num: true, narrow: true, value: function (d) { return d.time_wait_tcp; }, cell: function (d) { return d.time_wait_tcp; } },
+			{ key: 'cw', label: 'Close wait', num: true, narrow: true, value: function (d) { return d.close_wait_tcp; }, cell: function (d) { return d.close_wait_tcp; } }
+		];
+		var cards = el('div', { class: 'cards' }), wrap = el('div', { class: 'table-wrap' }), t;
+		function build() {
+			t = sortableTable(cols, sort, function (key) { sort = { key: key, asc: sort.key === key ? !sort.asc : false }; wrap.replaceChildren(build()); draw(); });
+			return t.table;
+		}
+		wrap.appendChild(build());
+		function draw() {
+			if (!data) return;
+			var g = data.global_stats;
+			cards.replaceChildren(stat('Connections', g.total_connections), stat('TCP', g.tcp_connections), stat('UDP', g.udp_connections),
+				stat('Established', g.established_tcp), stat('Time wait', g.time_wait_tcp), stat('Close wait', g.close_wait_tcp));
+			fill(t.body, cols, data.devices, sort, function (d) { location.hash = '#/device/' + encodeURIComponent(d.mac_address); });
+		}
+		return {
+			node: el('section', null, el('h1', { text: 'Connections' }), cards, wrap),
+			poll: function () { return api('/api/connection/devices').then(function (d) { data = d; draw(); }); },
+			redraw: draw
+		};
+	};
+
+	pages.dns = function () {
+		var filters = { domain: '', device: '', is_query: '' }, page = 1, pageSize = 50, data = null;
+		var cards = el('div', { class: 'cards' }), body = el('tbody'), pageInfo = el('span', { class: 'muted' });
+		function draw() {
+			if (!data) return;
+			var s = data.stats;
+			cards.replaceChildren(stat('Queries', s.total_queries), stat('Answered', s.queries_with_response),
+				stat('Success rate', (s.success_rate * 100).toFixed(1) + ' %'), stat('Avg response', s.avg_response_time_ms + ' ms'),
+				stat('p95 response', s.response_time_percentiles.p95 + ' ms'), stat('Lost / malformed', s.lost_events + ' / ' + s.malformed_packets));
+			body.replaceChildren.apply(body, data.queries.map(function (r) {
+				return el('tr', null, el('td', { text: r.timestamp_formatted.slice(11) }), el('td', { text: r.device_name || r.device_mac }),
+					el('td', { text: r.is_query ? 'query' : 'response' }), el('td', { text: r.domain }), el('td', { text: r.query_type }),
+					el('td', { text: r.response_code }), el('td', { class: 'num', text: r.is_query ? '' : r.response_time_ms + ' ms' }),
+					el('td', { class: 'hide-narrow', text: r.response_ips.join(', ') }));
+			}));
+			var pages = Math.max(1, Math.ceil(data.total / pageSize));
+			pageInfo.textContent = 'page ' + data.page + ' of ' + pages + ' · ' + data.total + ' records';
+		}
+		function input(key, placeholder) {
+			return el('input', { type: 'search', placeholder: placeholder, 'aria-label': placeholder,
+				oninput: function (e) { filters[key] = e.target.value; page = 1; refresh(); } });
+		}
+		return {
+			node: el('section', null, el('h1', { text: 'DNS' }), cards,
+				el('div', { class: 'toolbar' }, input('domain', 'Domain contains'), input('device', 'Device (name, MAC or IP)'),
+					el('select', { 'aria-label': 'Kind', onchange: function (e) { filters.is_query = e.target.value; page = 1; refresh(); } },
+						el('option', { value: '', text: 'queries and responses' }), el('option', { value: 'true', text: 'queries' }),
+						el('option', { value: 'false', text: 'responses' }))),
+				el('div', { class: 'table-wrap' }, el('table', null, el('thead', null, el('tr', null,
+					['Time', 'Device', 'Kind', 'Domain', 'Type', 'Answer', 'Time taken', 'Addresses'].map(function (h, i) {
+						return el('th', { class: i === 6 ? 'num' : i === 7 ? 'hide-narrow' : '', text: h });
+					}))), body)),
+				el('div', { class: 'pager' }, el('button', { type: 'button', text: '‹ Newer', onclick: function () { if (page > 1) { page--; refresh(); } } }),
+					el('button', { type: 'button', text: 'Older ›', onclick: function () { if (data && page * pageSize < data.total) { page++; refresh(); } } }), pageInfo)),
+			poll: function () {
+				var q = '/api/dashboard/dns?page=' + page + '&page_size=' + pageSize;
+				Object.keys(filters).forEach(function (k) { if (filters[k]) q += '&' + k + '=' + encodeURIComponent(filters[k]); });
+				return api(q).then(function (d) { data = d; draw(); });
+			},
+			redraw: draw
+		};
+	};
+
+	pages.domains = function () {
+		var by = 'domain', lookback = 60, report = null;
+		var body = el('div');
+		function cell(v, unit) {
+			if (v === null || v === undefined) return '—';
+			if (unit === 'bytes') return bytes(v);
+			if (unit === 'pct') return v.toFixed(1) + ' %';
+			if (unit === 'ms') return v.toFixed(1) + ' ms';
+			return String(v);
+		}
+		function draw() {
+			if (!report) return;
+			var cols = report.columns;
+			var tbody = el('tbody');
+			report.rows.forEach(function (r) {
+				tbody.appendChild(el('tr', null, cols.map(function (c) {
+					return el('td', { class: c.unit === 'text' ? '' : 'num', text: cell(r[c.key], c.unit) });
+				})));
+			});
+			body.replaceChildren(el('h2', { text: report.title }), report.rows.length ? el('div', { class: 'table-wrap' }, el('table', null,
+				el('thead', null, el('tr', null, cols.map(function (c) { return el('th', { class: c.unit === 'text' ? '' : 'num', text: c.label }); }))), tbody))
+				: notice('No flows in this window.'));
+		}
+		return {
+			node: el('section', null, el('h1', { text: 'Where the traffic goes' }),
+				el('div', { class: 'toolbar' },
+					el('select', { 'aria-label': 'Report', onchange: function (e) { by = e.target.value; refresh(); } },
+						[['domain', 'by domain'], ['ip', 'by remote address'], ['lan', 'by device address'], ['flow', 'by flow'],
+							['sni', 'server names'], ['dns', 'DNS names'], ['quic', 'QUIC'], ['dohdot', 'encrypted DNS'], ['coverage', 'attribution coverage']]
+							.map(function (o) { return el('option', { value: o[0], text: o[1] }); })),
+					el('select', { 'aria-label': 'Window', onchange: function (e) { lookback = Number(e.target.value); refresh(); } },
+						[[60, 'last hour'], [1440, 'last day'], [10080, 'last week']].map(function (o) { return el('option', { value: o[0], text: o[1] }); }))),
+				body),
+			interval: 5000,
+			poll: function () {
+				return api('/api/flows/top?by=' + by + '&lookback_minutes=' + lookback + '&limit=50').then(function (d) { report = d; draw(); });
+			},
+			redraw: draw
+		};
+	};
+
+	/* -- routing and polling ----------------------------------------------------- */
+
+	function refresh() {
+		if (!current || !current.page.poll || current.busy || document.hidden) return;
+		current.busy = true;
+		var started = current;
+		current.page.poll().then(function () {
+			setStatus('updated ' + new Date().toLocaleTimeString());
+		}, function (err) {
+			if (started !== current) return;
+			if (err.status === 503) main.querySelector('section').replaceChildren(notice(err.message));
+			setStatus('error: ' + err.message);
+		}).then(function () { started.busy = false; });
+	}
+
+	function route() {
+		var hash = location.hash.replace(/^#\/?/, '');
+		var parts = hash.split('/'), key = parts[0] || 'devices', page;
+		if (current) clearInterval(current.timer);
+		if (key === 'device' && parts[1]) page = pages.device(decodeURIComponent(parts[1]));
+		else if (pages[key] && key !== 'device') page = pages[key]();
+		else { key = 'devices'; page = pages.devices(); }
+		document.querySelectorAll('nav a').forEach(function (a) { a.classList.toggle('active', a.dataset.page === key); });
+		main.replaceChildren(page.node);
+		current = { page: page, busy: false, timer: null };
+		if (page.load) page.load().catch(function (err) { setStatus('error: ' + err.message); });
+		if (page.poll) {
+			current.timer = setInterval(refresh, page.interval || 1000);
+			refresh();
+		}
+	}
+
+	var unitButton = document.getElementById('unit');
+	function showUnit() { unitButton.textContent = settings.unit === 'bytes' ? 'B/s' : 'bit/s'; }
+	unitButton.addEventListener('click', function () {
+		settings.unit = settings.unit === 'bytes' ? 'bits' : 'bytes';
+		localStorage.setItem('bandix.unit', settings.unit);
+		showUnit();
+		if (current && current.page.redraw) current.page.redraw();
+	});
+	document.getElementById('theme').addEventListener('click', function () {
+		settings.theme = settings.theme === 'dark' ? 'light' : 'dark';
+		document.documentElement.dataset.theme = settings.theme;
+		localStorage.setItem('bandix.theme', settings.theme);
+		if (current && current.page.redraw) current.page.redraw();
+	});
+	document.addEventListener('visibilitychange', refresh);
+	window.addEventListener('hashchange', route);
+	showUnit();
+	route();
+})();

@@ -1,0 +1,236 @@
+"""The dashboard in a real browser (Debian's chromium, driven by Playwright)
+against a daemon on the virtual router with busy devices.
+
+Screenshots of every page land in tests/artifacts/screenshots/.
+"""
+
+import json
+import shutil
+import socket
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.bandixd import ARTIFACTS, Bandix, remove_state
+from tests.test_api import validate
+from tests.vrouter import PortForward, VirtualRouter
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+SHOTS = ARTIFACTS / "screenshots"
+PAGES = ("devices", "device", "limits", "connections", "dns", "domains")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    """A router with three busy clients, bandix with every module, its API forwarded to 127.0.0.1."""
+    data = tmp_path_factory.mktemp("data")
+    pin_dir = Path("/sys/fs/bpf") / f"bandix-test-dash-{time.monotonic_ns()}"
+    with VirtualRouter() as vr:
+        vr.wait_quiet()
+        daemon = Bandix(vr.router, ["--iface", "br-lan", "--enable-traffic", "--enable-connection", "--enable-dns",
+                                    "--enable-flows", "--data-dir", str(data), "--test-level-seconds", "2,4,10,20"],
+                        pin_dir).start()
+        try:
+            c1, c2, c3 = vr.clients
+            vr.internet.popen(["iperf3", "-s", "-p", "5201", "-B", vr.SERVER_V4])
+            vr.internet.wait_listening(5201)
+            # c1 downloads steadily for the whole module; c2 and c3 ping.
+            vr.clients[0].ns.popen(["iperf3", "-c", vr.SERVER_V4, "-p", "5201", "-R", "-u", "-b", "4M", "-t", "300"])
+            for c in (c2, c3):
+                c.ns.popen(["ping", "-i", "0.2", vr.SERVER_V4])
+            port = free_port()
+            with PortForward(("127.0.0.1", port), vr.router, ("127.0.0.1", 8686)):
+                yield {"vr": vr, "daemon": daemon, "url": f"http://127.0.0.1:{port}/"}
+        finally:
+            daemon.stop()
+            remove_state(pin_dir)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture
+def page(browser, site):
+    """A fresh page; fails the test on any console error or uncaught exception."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, color_scheme="light")
+    pg = context.new_page()
+    errors: list[str] = []
+    pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.goto(site["url"])
+    pg.console_errors = errors
+    yield pg
+    context.close()
+    assert errors == [], errors
+
+
+def cell_texts(pg, mac: str) -> list[str]:
+    return pg.locator("tbody tr", has_text=mac).first.locator("td").all_inner_texts()
+
+
+def test_devices_table_shows_every_client_with_moving_rates(page, site):
+    vr = site["vr"]
+    for c in vr.clients:
+        page.locator("tbody tr", has_text=c.mac).wait_for(timeout=10000)
+    headers = page.locator("thead th").all_inner_texts()
+    down, total = headers.index("Down"), headers.index("Downloaded")
+    c1 = vr.clients[0].mac
+    page.wait_for_function(
+        "mac => [...document.querySelectorAll('tbody tr')].some(r => r.textContent.includes(mac) && "
+        "/[1-9]/.test(r.children[3].textContent))", arg=c1, timeout=10000)
+    first = cell_texts(page, c1)
+    time.sleep(2.5)
+    second = cell_texts(page, c1)
+    assert first[total] != second[total]  # the totals grow under the download
+    assert second[down].endswith("Mbit/s") and 3.0 <= float(second[down].split()[0]) <= 5.0  # iperf3 -b 4M
+    ip = cell_texts(page, c1)[headers.index("IP")]
+    assert ip == vr.clients[0].ipv4
+    # Search narrows the table; sorting by name orders it.
+    page.fill("input[type=search]", vr.clients[1].ipv4)
+    assert page.locator("tbody tr").count() == 1
+    page.fill("input[type=search]", "")
+    page.click("th:has-text('MAC')")
+    page.wait_for_timeout(1200)
+    macs = [r.split("\t")[2] for r in page.locator("tbody tr").all_inner_texts()]
+    assert macs == sorted(macs, reverse=True)
+    page.screenshot(path=str(SHOTS / "devices.png"), full_page=True)
+    # Units: bytes per second on request, remembered.
+    page.click("#unit")
+    page.wait_for_timeout(1200)
+    assert cell_texts(page, c1)[down].endswith("/s") and "bit" not in cell_texts(page, c1)[down]
+    page.click("#unit")
+
+
+def test_device_view_draws_its_charts(page, site):
+    c1 = site["vr"].clients[0].mac
+    page.goto(site["url"] + f"#/device/{c1}")
+    page.wait_for_function("() => Number(document.getElementById('chart-realtime').dataset.points) > 2",
+                           timeout=15000)
+    page.wait_for_function("() => Number(document.getElementById('chart-history').dataset.points) > 0",
+                           timeout=30000)
+    for chart in ("chart-realtime", "chart-history"):
+        inked = page.evaluate("""id => {
+            const c = document.getElementById(id), d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+            let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++; return n; }""", chart)
+        assert inked > 2000, chart
+    assert "Top domains" in page.inner_text("main")
+    page.screenshot(path=str(SHOTS / "device.png"), full_page=True)
+
+
+def test_schedule_editor_stores_rules_and_shows_the_apis_message(page, site):
+    daemon, c2 = site["daemon"], site["vr"].clients[1]
+    page.goto(site["url"] + "#/limits")
+    page.fill("#rule-form input[name=mac]", c2.mac)
+    page.fill("#rule-form input[name=start]", "08:00")
+    page.fill("#rule-form input[name=end]", "20:30")
+    page.fill("#rule-form input[name=down]", "8")
+    page.fill("#rule-form input[name=up]", "2")
+    page.click("#rule-form button[type=submit]")
+    page.locator("#rules tbody tr", has_text=c2.mac).wait_for(timeout=5000)
+    rules = daemon.get("/api/traffic/limits/schedule")[1]["data"]["limits"]
+    assert {"mac": c2.mac, "time_slot": {"start": "08:00", "end": "20:30", "days": [1, 2, 3, 4, 5, 6, 7]},
+            "wan_rx_rate_limit": 1_000_000, "wan_tx_rate_limit": 250_000} in rules
+    # An invalid rule: the API's own message, and nothing stored.
+    bad = {"mac": c2.mac, "time_slot": {"start": "25:00", "end": "20:30", "days": [1, 2, 3, 4, 5, 6, 7]},
+           "wan_rx_rate_limit": 1_000_000, "wan_tx_rate_limit": 0}
+    status, body = daemon.send("POST", "/api/traffic/limits/schedule", bad)
+    assert status == 400
+    page.fill("#rule-form input[name=start]", "25:00")
+    page.fill("#rule-form input[name=up]", "")
+    page.click("#rule-form button[type=submit]")
+    page.wait_for_function("() => document.getElementById('rule-error').textContent.length > 0", timeout=5000)
+    assert page.inner_text("#rule-error") == body["message"]
+    # Chromium logs every 4xx answer to fetch(); this one was asked for.
+    page.console_errors.remove("Failed to load resource: the server responded with a status of 400 (Bad Request)")
+    assert daemon.get("/api/traffic/limits/schedule")[1]["data"]["limits"] == rules
+    # A binding names the device everywhere.
+    page.fill("#binding-form input[name=mac]", c2.mac)
+    page.fill("#binding-form input[name=hostname]", "Kitchen tablet")
+    page.click("#binding-form button[type=submit]")
+    page.locator("#bindings tbody tr", has_text="Kitchen tablet").wait_for(timeout=5000)
+    page.screenshot(path=str(SHOTS / "limits.png"), full_page=True)
+    page.goto(site["url"] + "#/")
+    page.locator("tbody tr", has_text="Kitchen tablet").wait_for(timeout=5000)
+    # Delete the rule again through the table.
+    page.goto(site["url"] + "#/limits")
+    page.locator("#rules tbody tr", has_text=c2.mac).locator("button").click()
+    page.locator("#rules tbody tr", has_text="No rules").wait_for(timeout=5000)
+    assert daemon.get("/api/traffic/limits/schedule")[1]["data"]["limits"] == []
+
+
+@pytest.mark.parametrize("name, text", [("connections", "Established"), ("dns", "Queries"),
+                                        ("domains", "Where the traffic goes")])
+def test_other_pages_render_the_daemons_data(page, site, name, text):
+    if name == "dns":
+        c3 = site["vr"].clients[2]
+        c3.ns.run(["dig", f"@{site['vr'].SERVER_V4}", "example.test", "+tries=1", "+time=1"], check=False)
+    page.goto(site["url"] + f"#/{name}")
+    page.wait_for_function("t => document.querySelector('main').innerText.includes(t)", arg=text, timeout=10000)
+    page.wait_for_function("() => document.getElementById('status').textContent.startsWith('updated')",
+                           timeout=10000)
+    if name == "connections":
+        page.locator("tbody tr", has_text=site["vr"].clients[0].mac).wait_for(timeout=15000)
+    if name == "dns":
+        page.locator("tbody tr", has_text="example.test.").first.wait_for(timeout=10000)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def test_dark_theme_and_a_phone_screen(browser, site):
+    context = browser.new_context(viewport={"width": 390, "height": 844}, color_scheme="dark", is_mobile=True)
+    pg = context.new_page()
+    errors: list[str] = []
+    pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    pg.goto(site["url"])
+    pg.locator("tbody tr", has_text=site["vr"].clients[0].mac).wait_for(timeout=10000)
+    assert pg.evaluate("document.documentElement.dataset.theme") == "dark"
+    assert pg.evaluate("document.documentElement.scrollWidth <= window.innerWidth")  # the table scrolls, not the page
+    pg.screenshot(path=str(SHOTS / "devices-phone-dark.png"), full_page=True)
+    pg.click("#theme")
+    assert pg.evaluate("document.documentElement.dataset.theme") == "light"
+    assert pg.evaluate("localStorage.getItem('bandix.theme')") == "light"
+    context.close()
+    assert errors == []
+
+
+def test_the_dashboard_is_served_with_the_right_types(site):
+    import urllib.request
+
+    files = (("", "text/html"), ("app.js", "javascript"), ("charts.js", "javascript"), ("app.css", "text/css"))
+    for path, kind in files:
+        with urllib.request.urlopen(site["url"] + path, timeout=5) as resp:
+            assert kind in resp.headers["Content-Type"], path
+            assert resp.read()
+    mac = site["vr"].clients[0].mac
+    with urllib.request.urlopen(site["url"] + f"api/dashboard/device?mac={mac}&level=day&extras=1") as resp:
+        body = json.load(resp)
+    validate(body, "DashboardDeviceResponse")
+    data = body["data"]
+    assert data["device"]["mac"] == mac and len(data["metrics"]) > 2 and data["level"]["name"] == "day"
+    assert data["connections"]["udp_connections"] >= 1 and data["domains"]
+    newest = data["metrics"][-1][0]
+    with urllib.request.urlopen(site["url"] + f"api/dashboard/device?mac={mac}&since={newest}") as resp:
+        later = json.load(resp)["data"]
+    assert all(r[0] > newest for r in later["metrics"]) and "level" not in later and "domains" not in later
+    with urllib.request.urlopen(site["url"] + "api/dashboard/dns?page_size=5") as resp:
+        validate(json.load(resp), "DashboardDnsResponse")
+    for query in ("", f"mac={mac}&since=x", f"mac={mac}&level=hour", "mac=zz"):
+        status, body = site["daemon"].get(f"/api/dashboard/device?{query}")
+        assert status == 400, query
+        validate(body, "Error")
