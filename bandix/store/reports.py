@@ -87,6 +87,13 @@ def _rows(db: sqlite3.Connection, sql: str, params: dict) -> list[dict]:
     return [dict(zip(names, row, strict=True)) for row in cur]
 
 
+def _named(rows: list[dict]) -> list[dict]:
+    """Rows whose domain is "" say so."""
+    for r in rows:
+        r["domain"] = r["domain"] or "(unknown)"
+    return rows
+
+
 def top_ip(db: sqlite3.Connection, w: Window) -> Report:
     params: dict = {"limit": w.limit}
     sql = (f"SELECT peer_ip AS ip, {_UPDOWN}, group_concat(DISTINCT NULLIF(domain, '')) AS domains "
@@ -124,9 +131,7 @@ def top_domain(db: sqlite3.Connection, w: Window) -> Report:
     sql = (f"SELECT domain, {_UPDOWN}, count(DISTINCT mac) AS devices, count(DISTINCT peer_ip) AS ips, "
            "100.0 * SUM(CASE attribution WHEN 'exact' THEN bytes ELSE 0 END) / max(SUM(bytes), 1) AS exact_pct "
            f"FROM {flow_rows(w, params)} GROUP BY domain ORDER BY total DESC, domain LIMIT :limit")
-    rows = _rows(db, sql, params)
-    for r in rows:
-        r["domain"] = r["domain"] or "(unknown)"
+    rows = _named(_rows(db, sql, params))
     return Report("Top domains", [("domain", "domain", TEXT), *_UPDOWN_COLUMNS, ("devices", "devices", INT),
                                  ("ips", "ips", INT), ("exact_pct", "exact", PCT)], rows)
 
@@ -158,9 +163,7 @@ def top_quic(db: sqlite3.Connection, w: Window) -> Report:
     sql = (f"SELECT domain, peer_ip AS ip, {_UPDOWN}, count(DISTINCT mac) AS devices "
            f"FROM {flow_rows(w, params)} WHERE proto = 17 AND peer_port = 443 "
            "GROUP BY domain, peer_ip ORDER BY total DESC LIMIT :limit")
-    rows = _rows(db, sql, params)
-    for r in rows:
-        r["domain"] = r["domain"] or "(unknown)"
+    rows = _named(_rows(db, sql, params))
     return Report("Top QUIC (UDP 443)", [("domain", "domain", TEXT), ("ip", "remote ip", TEXT), *_UPDOWN_COLUMNS,
                                          ("devices", "devices", INT)], rows)
 
@@ -246,9 +249,7 @@ def top_dohdot(db: sqlite3.Connection, w: Window) -> Report:
     sql = (f"SELECT {kind} AS kind, domain, peer_ip AS ip, mac, {_UPDOWN} FROM {flow_rows(w, params)} "
            f"WHERE peer_port = 853 OR (peer_port = 443 AND (domain IN ({name_marks}) OR peer_ip IN ({ip_marks}))) "
            "GROUP BY kind, domain, peer_ip, mac ORDER BY total DESC LIMIT :limit")
-    rows = _rows(db, sql, params)
-    for r in rows:
-        r["domain"] = r["domain"] or "(unknown)"
+    rows = _named(_rows(db, sql, params))
     return Report("Encrypted DNS (DoH, DoT, DoQ)", [
         ("kind", "kind", TEXT), ("domain", "domain", TEXT), ("ip", "remote ip", TEXT), ("mac", "device", TEXT),
         *_UPDOWN_COLUMNS], rows)

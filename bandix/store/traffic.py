@@ -15,9 +15,11 @@ restarting at zero.
 from __future__ import annotations
 
 import logging
+import operator
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from .levels import DEFAULT_LEVELS, History, Level
 from .realtime import COUNTERS, Ring
@@ -61,12 +63,12 @@ class Device:
     wan_delta: list[int] = field(default_factory=lambda: [0, 0])  # WAN rx, tx bytes not yet in a sample
 
     def totals(self) -> list[int]:
-        return [o + c for o, c in zip(self.offset, self.counters, strict=True)]
+        return list(map(operator.add, self.offset, self.counters))
 
 
-@dataclass(frozen=True)
-class DeviceView:
-    """A consistent copy of one device for readers outside the lock."""
+class DeviceView(NamedTuple):
+    """A consistent copy of one device for readers outside the lock (a tuple:
+    the dashboard asks for all of them every second)."""
 
     mac: str
     counters: tuple[int, ...]  # totals, in FIELDS order
@@ -250,7 +252,7 @@ class TrafficStore:
     def devices(self) -> list[DeviceView]:
         with self._lock:
             return [
-                DeviceView(d.mac, tuple(d.totals()), tuple(d.rates), d.last_online_ms)
+                DeviceView(d.mac, tuple(map(operator.add, d.offset, d.counters)), tuple(d.rates), d.last_online_ms)
                 for d in self._devices.values()
             ]
 
