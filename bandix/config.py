@@ -211,6 +211,10 @@ examples:
   bandix --config-dir /etc/config
         everything from `config bandix 'config'` in /etc/config/bandix (flags win)
 
+reports (no daemon needed): bandix top-domain | top-ip | top-lan | top-flow | top-dns | top-sni |
+  top-quic | domain-detail | attribution-coverage | dns-cache-inspect | collector-health |
+  top-dohdot | ui | prune;  bandix COMMAND --help for each
+
 signals: SIGTERM/SIGINT stop (filters removed, counters kept pinned);
 SIGUSR2 stops for a restart (programs stay attached and keep counting);
 SIGHUP reads the UCI file again (limits, bindings, log level, subnets, leases).
