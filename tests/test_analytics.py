@@ -7,6 +7,7 @@ import random
 import sqlite3
 import subprocess
 import sys
+import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -161,7 +162,7 @@ def test_report_commands_reject_bad_flags_and_print_json(tmp_path):
     path = tmp_path / "bandix.db"
     db = open_file(path)
     b = Batch()
-    flow(b, (__import__("time").time() // 60) * 60, "192.168.1.2", 1234, "198.51.100.1", 443,
+    flow(b, int(time.time()) // 60 * 60, "192.168.1.2", 1234, "198.51.100.1", 443,
          ("exact", "sni", "a.test"), 777)
     write_batch(db, b)
     db.close()

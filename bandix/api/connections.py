@@ -10,7 +10,7 @@ import falcon
 from ..collect import conntrack
 from ..collect.connections import ConnectionCollector
 from .errors import ok
-from .traffic import mac_param, single_param
+from .traffic import int_param, mac_param, single_param
 
 MAX_PAGE_SIZE = 1000
 STATES = {name.lower(): number for number, name in enumerate(conntrack.TCP_STATES)}
@@ -38,15 +38,6 @@ class ConnectionDevicesResource:
         resp.media = ok({"global_stats": snap.total.as_json(snap.last_updated), "devices": devices,
                          "total_devices": len(devices), "last_updated": snap.last_updated,
                          "partial": snap.partial})
-
-
-def _int_param(req: falcon.Request, name: str, default: int, lo: int, hi: int) -> int:
-    text = single_param(req, name)
-    if text is None:
-        return default
-    if not text.isdigit() or not lo <= int(text) <= hi:
-        raise falcon.HTTPBadRequest(description=f"{name}: must be a whole number from {lo} to {hi}")
-    return int(text)
 
 
 def _tuple_json(t: tuple[bytes, bytes, int, int, int] | None) -> dict | None:
@@ -86,8 +77,8 @@ class ConnectionFlowsResource:
         state = single_param(req, "state")
         if state is not None and state.lower() not in STATES:
             raise falcon.HTTPBadRequest(description=f"state: one of {', '.join(STATES)} (TCP states)")
-        page = _int_param(req, "page", 1, 1, 10**6)
-        page_size = _int_param(req, "page_size", 50, 1, MAX_PAGE_SIZE)
+        page = int_param(req, "page", 1, 1, 10**6)
+        page_size = int_param(req, "page_size", 50, 1, MAX_PAGE_SIZE)
         try:
             entries, partial = collector.flows(mac)
         except OSError as exc:

@@ -16,7 +16,7 @@ import falcon
 from ..store import reports
 from .dns import DnsQueriesResource
 from .errors import ok
-from .traffic import DEVICE_FIELDS, DevicesResource, mac_param, single_param
+from .traffic import DEVICE_FIELDS, DevicesResource, int_param, mac_param, single_param
 
 LEVELS = ("day", "week", "month", "year")
 
@@ -55,16 +55,14 @@ class DashboardDeviceResource:
         mac = mac_param(req)
         if mac is None:
             raise falcon.HTTPBadRequest(description="mac: required (the device to show)")
-        since_text = single_param(req, "since") or "0"
-        if not since_text.isdigit() or len(since_text) > 16:
-            raise falcon.HTTPBadRequest(description="since: a time in ms since the epoch")
-        since = int(since_text)
+        since = int_param(req, "since", 0, 0, 10**16)  # ms since the epoch
         level = single_param(req, "level")
         if level is not None and level not in LEVELS:
             raise falcon.HTTPBadRequest(description=f"level: one of {', '.join(LEVELS)}")
         extras = single_param(req, "extras") in ("1", "true")
         store = self._ctx.store
-        device = next((d for d in self._devices.device_list() if d["mac"] == mac), None)
+        row = next((r for r in self._devices.device_rows() if r[1] == mac), None)
+        device = dict(zip(DEVICE_FIELDS, row, strict=True)) if row else None
         rows = store.rows(mac)
         if device is None or rows is None:
             raise falcon.HTTPNotFound(description=f"no traffic seen from device {mac}")

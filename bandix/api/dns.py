@@ -6,7 +6,7 @@ import falcon
 
 from .body import json_body
 from .errors import ok
-from .traffic import single_param
+from .traffic import int_param, single_param
 
 MAX_PAGE_SIZE = 1000
 MAX_RECORDS = 10_000_000
@@ -18,15 +18,6 @@ def _store(ctx):
             description="DNS monitoring is off: start bandix with --enable-dns, or POST /api/dns/config "
                         '{"enabled": true}')
     return ctx.dns.store
-
-
-def page_param(req: falcon.Request, name: str, default: int, hi: int) -> int:
-    text = single_param(req, name)
-    if text is None:
-        return default
-    if not text.isdigit() or not 1 <= int(text) <= hi:
-        raise falcon.HTTPBadRequest(description=f"{name}: must be a whole number from 1 to {hi}")
-    return int(text)
 
 
 class DnsQueriesResource:
@@ -45,8 +36,8 @@ class DnsQueriesResource:
             if value is not None and len(value) > 255:
                 raise falcon.HTTPBadRequest(description=f"{name}: at most 255 characters")
         resp.media = ok(store.query(single_param(req, "domain"), single_param(req, "device"), is_query,
-                                    page_param(req, "page", 1, 10**6),
-                                    page_param(req, "page_size", 20, MAX_PAGE_SIZE)))
+                                    int_param(req, "page", 1, 1, 10**6),
+                                    int_param(req, "page_size", 20, 1, MAX_PAGE_SIZE)))
 
 
 class DnsStatsResource:

@@ -8,9 +8,8 @@ import time
 import falcon
 
 from ..store import reports
-from .dns import page_param
 from .errors import ok
-from .traffic import mac_param, single_param
+from .traffic import int_param, mac_param, single_param
 
 BY = {"domain": reports.top_domain, "ip": reports.top_ip, "lan": reports.top_lan, "flow": reports.top_flow,
       "sni": reports.top_sni, "dns": reports.top_dns, "quic": reports.top_quic, "dohdot": reports.top_dohdot,
@@ -29,8 +28,8 @@ class FlowsTopResource:
         by = single_param(req, "by") or "domain"
         if by not in BY:
             raise falcon.HTTPBadRequest(description=f"by: must be one of {', '.join(BY)}")
-        window = reports.Window(int(time.time()), page_param(req, "lookback_minutes", 60, MAX_LOOKBACK),
-                                page_param(req, "limit", 20, 1000), mac_param(req))
+        window = reports.Window(int(time.time()), int_param(req, "lookback_minutes", 60, 1, MAX_LOOKBACK),
+                                int_param(req, "limit", 20, 1, 1000), mac_param(req))
         db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
         try:
             report = BY[by](db, window)

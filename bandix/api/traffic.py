@@ -20,6 +20,16 @@ def single_param(req: falcon.Request, name: str) -> str | None:
     return value
 
 
+def int_param(req: falcon.Request, name: str, default: int, lo: int, hi: int) -> int:
+    """A whole-number query parameter within lo..hi; `default` when omitted."""
+    text = single_param(req, name)
+    if text is None:
+        return default
+    if not text.isdigit() or not lo <= int(text) <= hi:
+        raise falcon.HTTPBadRequest(description=f"{name}: must be a whole number from {lo} to {hi}")
+    return int(text)
+
+
 def mac_param(req: falcon.Request) -> str | None:
     """The `mac` parameter: None for all devices (omitted or 'all')."""
     value = single_param(req, "mac")

@@ -18,17 +18,15 @@ from collections.abc import Callable
 
 from ..bpf import layout
 from ..bpf.maps import Map
-from ..bpf.ringbuf import RingBuffer
 from ..store.analytics import AnalyticsWriter, Batch
 from . import tls
 from .attribution import EXACT, DomainCache, Label, better
-from .dnsparse import Malformed, Message, Segment, parse_l3
+from .dnsparse import Malformed, Message, Segment
 from .flows import Flow, FlowTable
+from .packets import decode, drain
 
 log = logging.getLogger(__name__)
 
-_EVENT = struct.Struct("=QIHHBB6s")  # bandix_packet_event up to its data
-POLL_MS = 200
 MAX_NAMED_FLOWS = 65536
 
 
@@ -54,6 +52,7 @@ class FlowAnalytics:
         self._dns: dict[tuple, list[int]] = {}  # (minute, mac, qname, qtype) → [queries, responses, nx, fail]
         self.hellos_parsed = self.hellos_unparsed = 0
         self._reported = Counter()  # health figures already written
+        self._health_minute = 0  # the minute of the newest health row written
         self._base = self._kernel_health()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -115,24 +114,13 @@ class FlowAnalytics:
     # -- hellos -----------------------------------------------------------------
 
     def _run_hellos(self) -> None:
-        pending: list[bytes] = []
-        ring = RingBuffer(self._hello_fd, pending.append)
-        try:
-            while not self._stop.is_set():
-                ring.poll(POLL_MS)
-                events, pending[:] = list(pending), []
-                for raw in events:
-                    self.on_hello(raw)
-        except Exception:
-            log.exception("reading TLS/QUIC hellos stopped")
-        finally:
-            ring.close()
+        drain(self._hello_fd, self._stop, lambda events: [self.on_hello(raw) for raw in events],
+              "reading TLS/QUIC hellos")
 
     def on_hello(self, raw: bytes) -> None:
         """One event of the hello ring: learn the server name it carries, if any."""
         try:
-            _ts, _ifindex, length, _orig, _dir, family, mac = _EVENT.unpack_from(raw)
-            seg = parse_l3(raw[_EVENT.size : _EVENT.size + length], family)
+            _ts, mac_text, seg = decode(raw)
             if seg.transport == "tcp":
                 kind, sni = "tls", tls.client_hello_sni(seg.payload)
             else:
@@ -154,7 +142,6 @@ class FlowAnalytics:
             self.hellos_parsed += 1
             return
         self.hellos_parsed += 1
-        mac_text = mac.hex(":")
         self.cache.learn(seg.dst, sni, self.cache.caps["sni"], "sni", mac_text, time.monotonic())
         with self._lock:
             self._named[(6 if kind == "tls" else 17, seg.src, seg.sport, seg.dst, seg.dport)] = sni
@@ -203,8 +190,12 @@ class FlowAnalytics:
         batch.rows["dns_1m"] = [(*k, *v) for k, v in dns.items()]
         batch.rows["sni_1m"] = [(*k, n) for k, n in sni.items()]
         batch.rows["dns_cache_1m"] = [(minute, *c) for c in self.cache.take_counts()]
-        batch.rows["health_1m"] = [self._health_row(minute, kernel, (time.perf_counter() - started) * 1000)]
-        self.writer.put(batch)
+        health = self._health_row(minute, kernel, (time.perf_counter() - started) * 1000)
+        # An idle network writes one health row a minute, not a transaction a second.
+        if any(batch.rows.values()) or any(health[3:11]) or minute != self._health_minute:
+            batch.rows["health_1m"] = [health]
+            self._health_minute = minute
+            self.writer.put(batch)
         return batch
 
     def _health_row(self, minute: int, kernel: Counter, read_ms: float) -> tuple:

@@ -17,14 +17,12 @@ from collections.abc import Callable
 
 from ..bpf import layout
 from ..bpf.maps import Map
-from ..bpf.ringbuf import RingBuffer
 from ..store.dns import DnsStore
-from .dnsparse import Malformed, Message, Segment, TcpStreams, parse_dns, parse_l3
+from .dnsparse import Malformed, Message, Segment, TcpStreams, parse_dns
+from .packets import decode, drain
 
 log = logging.getLogger(__name__)
 
-_EVENT = struct.Struct("=QIHHBB6s")  # bandix_dns_event up to its data
-POLL_MS = 200
 
 
 class DnsCollector:
@@ -34,7 +32,6 @@ class DnsCollector:
         self._health = health
         self.store = store
         self._streams = TcpStreams()
-        self._pending: list[bytes] = []
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lost_base = self._lost_now()
@@ -75,33 +72,20 @@ class DnsCollector:
         return "records" in self._wanted
 
     def _run(self) -> None:
-        ring = RingBuffer(self._ring_fd, self._pending.append)
-        next_health = 0.0
-        try:
-            while not self._stop.is_set():
-                ring.poll(POLL_MS)
-                events, self._pending[:] = list(self._pending), []
-                if events:
-                    self.process(events)
-                if time.monotonic() >= next_health:
-                    next_health = time.monotonic() + 1
-                    lost = self._lost_now() - self._lost_base
-                    if lost > self.store.lost_events:
-                        log.warning("the DNS ring buffer overflowed: %d packets lost so far", lost)
-                        self.store.lost_events = lost
-        except Exception:
-            log.exception("DNS monitoring stopped")
-        finally:
-            ring.close()
+        drain(self._ring_fd, self._stop, self.process, "DNS monitoring", self._check_lost)
+
+    def _check_lost(self) -> None:
+        lost = self._lost_now() - self._lost_base
+        if lost > self.store.lost_events:
+            log.warning("the DNS ring buffer overflowed: %d packets lost so far", lost)
+            self.store.lost_events = lost
 
     def process(self, events: list[bytes]) -> None:
         offset_ns = time.time_ns() - time.monotonic_ns()  # kernel stamps are CLOCK_MONOTONIC
         for raw in events:
             try:
-                ts_ns, _ifindex, length, _orig, _dir, family, mac = _EVENT.unpack_from(raw)
-                seg = parse_l3(raw[_EVENT.size : _EVENT.size + length], family)
+                ts_ns, mac_text, seg = decode(raw)
                 payloads = self._streams.feed(seg) if seg.transport == "tcp" else [seg.payload]
-                mac_text = mac.hex(":")
                 for payload in payloads:
                     msg = parse_dns(payload)
                     if "records" in self._wanted:

@@ -148,10 +148,10 @@ def top_dns(db: sqlite3.Connection, w: Window) -> Report:
                   _rows(db, sql, params))
 
 
-def top_sni(db: sqlite3.Connection, w: Window, kind: str | None = None) -> Report:
-    params: dict = {"limit": w.limit, "lo": w.first_minute, "hi": w.last_minute, "kind": kind}
+def top_sni(db: sqlite3.Connection, w: Window) -> Report:
+    params: dict = {"limit": w.limit, "lo": w.first_minute, "hi": w.last_minute}
     sql = ("SELECT sni, kind, SUM(hellos) AS hellos, count(DISTINCT mac) AS devices FROM sni_1m "
-           f"WHERE ts_minute BETWEEN :lo AND :hi AND (:kind IS NULL OR kind = :kind){_filters(w, params, False)} "
+           f"WHERE ts_minute BETWEEN :lo AND :hi{_filters(w, params, False)} "
            "GROUP BY sni, kind ORDER BY hellos DESC, sni LIMIT :limit")
     return Report("Top TLS/QUIC server names", [("sni", "server name", TEXT), ("kind", "kind", TEXT),
                                                 ("hellos", "hellos", INT), ("devices", "devices", INT)],
