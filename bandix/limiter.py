@@ -50,6 +50,10 @@ class Limiter:
                 self._count = len(wanted)
             self._written = wanted
 
+    def all_in_force(self) -> dict[str, tuple[int, int]]:
+        """mac → in_force(mac) for every limited device (replaced, never changed in place)."""
+        return self._written
+
     def in_force(self, mac: str) -> tuple[int, int]:
         """(wan_rx, wan_tx) bytes/s in force now; 0 = none."""
         return self._written.get(mac, (0, 0))

@@ -236,3 +236,62 @@ def test_the_dashboard_is_served_with_the_right_types(site):
         status, body = site["daemon"].get(f"/api/dashboard/device?{query}")
         assert status == 400, query
         validate(body, "Error")
+
+
+def _devices_answer(site, known: str | None = None) -> dict:
+    status, body = site["daemon"].get("/api/dashboard/devices" + (f"?known={known}" if known else ""))
+    assert status == 200, body
+    validate(body, "DashboardDevicesResponse")
+    return body["data"]
+
+
+def test_devices_answer_sends_who_the_devices_are_only_when_that_changed(site):
+    vr, daemon = site["vr"], site["daemon"]
+    # Same reading of the counters on both APIs (three requests within one second's tick).
+    for _ in range(20):
+        before = daemon.get("/api/traffic/devices")[1]["data"]["devices"]
+        first = _devices_answer(site)
+        after = daemon.get("/api/traffic/devices")[1]["data"]["devices"]
+        if before == after:
+            break
+    else:
+        pytest.fail("no two readings of /api/traffic/devices were equal")
+    rows = [dict(zip(first["device_fields"], d, strict=True)) for d in first["devices"]]
+    width = len(first["value_fields"])
+    assert len(first["values"]) == width * len(rows)
+    full = {d["mac"]: d for d in after}
+    assert [r["mac"] for r in rows] == [d["mac"] for d in after]  # the same devices, in the same (address) order
+    for n, row in enumerate(rows):
+        live = dict(zip(first["value_fields"], first["values"][n * width:(n + 1) * width], strict=True))
+        d = full[row["mac"]]
+        assert row == {k: d[k] for k in first["device_fields"]}
+        assert live == {**{k: d[k] for k in first["value_fields"] if k in d},
+                        "lan_bytes": d["lan_rx_bytes"] + d["lan_tx_bytes"]}
+    assert {r["mac"]: r["ip"] for r in rows}.items() >= {c.mac: c.ipv4 for c in vr.clients}.items()
+    # Still current: only the numbers come.
+    again = _devices_answer(site, first["version"])
+    assert again["version"] == first["version"] and "devices" not in again and "device_fields" not in again
+    assert len(again["values"]) == len(first["values"])
+    # A binding and a limit in force change who a device is: the list comes again.
+    c3 = vr.clients[2]
+    rule = {"mac": c3.mac, "time_slot": {"start": "00:00", "end": "24:00", "days": [1, 2, 3, 4, 5, 6, 7]},
+            "wan_rx_rate_limit": 3_000_000, "wan_tx_rate_limit": 0}
+    try:
+        assert daemon.send("POST", "/api/traffic/bindings", {"mac": c3.mac, "hostname": "Hall sensor"})[0] == 200
+        renamed = _devices_answer(site, first["version"])
+        assert renamed["version"] != first["version"]
+        row = next(dict(zip(renamed["device_fields"], d, strict=True)) for d in renamed["devices"] if d[0] == c3.mac)
+        assert row["hostname"] == "Hall sensor" and row["wan_rx_rate_limit"] == 0
+        assert daemon.send("POST", "/api/traffic/limits/schedule", rule)[0] == 200
+        limited = _devices_answer(site, renamed["version"])
+        assert limited["version"] != renamed["version"]
+        row = next(dict(zip(limited["device_fields"], d, strict=True)) for d in limited["devices"] if d[0] == c3.mac)
+        assert (row["wan_rx_rate_limit"], row["wan_tx_rate_limit"]) == (3_000_000, 0)
+        assert "devices" not in _devices_answer(site, limited["version"])
+    finally:
+        daemon.send("DELETE", "/api/traffic/limits/schedule", {"mac": c3.mac, "time_slot": rule["time_slot"]})
+        daemon.send("POST", "/api/traffic/bindings", {"mac": c3.mac, "hostname": ""})
+    # A version the daemon never gave (or one from before a restart) gets the list; `known` twice is an error.
+    assert "devices" in _devices_answer(site, "0-1")
+    status, body = daemon.get("/api/dashboard/devices?known=a&known=b")
+    assert status == 400 and body["message"] == "known: given more than once"

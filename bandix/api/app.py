@@ -27,6 +27,7 @@ from .errors import handle_unexpected, serialize_error
 from .flows import FlowsTopResource
 from .limits import BindingsResource, ScheduleResource
 from .metrics import PrometheusResource
+from .rpc import RpcResource
 from .traffic import DevicesResource, LevelMetricsResource, MetricsResource
 from .web import WebResource
 
@@ -72,6 +73,9 @@ class ApiContext:
     def limit_in_force(self, mac: str) -> tuple[int, int]:
         return self.limiter.in_force(mac) if self.limiter else (0, 0)
 
+    def limits_in_force(self) -> dict[str, tuple[int, int]]:
+        return self.limiter.all_in_force() if self.limiter else {}
+
     def limits_changed(self) -> None:
         if self.limiter:
             self.limiter.apply()
@@ -95,9 +99,10 @@ def create_app(ctx: ApiContext, web_log: bool = False) -> falcon.App:
     app.add_route("/api/dns/stats", DnsStatsResource(ctx))
     app.add_route("/api/dns/config", DnsConfigResource(ctx))
     app.add_route("/api/flows/top", FlowsTopResource(ctx))
-    app.add_route("/api/dashboard/devices", DashboardDevicesResource(ctx, devices))
+    app.add_route("/api/dashboard/devices", DashboardDevicesResource(ctx))
     app.add_route("/api/dashboard/device", DashboardDeviceResource(ctx, devices))
     app.add_route("/api/dashboard/dns", DashboardDnsResource(ctx))
+    app.add_route("/api/rpc", RpcResource(app))
     app.add_route("/api/openapi.json", OpenApiResource())
     app.add_route("/metrics", PrometheusResource(ctx))
     web = WebResource()

@@ -8,7 +8,7 @@ import time
 import falcon
 
 from ..macaddr import normalize_mac
-from ..store.traffic import TrafficStore
+from ..store.traffic import DeviceView, TrafficStore
 from .errors import ok
 
 
@@ -41,7 +41,7 @@ def mac_param(req: falcon.Request) -> str | None:
         raise falcon.HTTPBadRequest(description=f"mac: {exc}") from None
 
 
-def _ip_sort_key(ip: str) -> tuple[int, bytes]:
+def ip_sort_key(ip: str) -> tuple[int, bytes]:
     """IPv4 before IPv6 before none, numerically within each."""
     if not ip:
         return (2, b"")
@@ -58,20 +58,24 @@ class DevicesResource:
     def __init__(self, ctx) -> None:
         self._ctx = ctx
 
+    def _row(self, dev: DeviceView, ip: str, confirmed: float) -> tuple:
+        lrx_b, _, ltx_b, _, wrx_b, _, wtx_b, _ = dev.counters
+        lrx, ltx, wrx, wtx = dev.rates
+        online = max(dev.last_online_ms, int(confirmed * 1000))
+        return (ip, dev.mac, self._ctx.hostnames.name(dev.mac), lrx_b + wrx_b, ltx_b + wtx_b, lrx + wrx, ltx + wtx,
+                lrx_b, ltx_b, lrx, ltx, wrx_b, wtx_b, wrx, wtx, *self._ctx.limit_in_force(dev.mac), online)
+
     def device_rows(self) -> list[tuple]:
         """Every device as a tuple in DEVICE_FIELDS order, sorted by address."""
-        out = []
         known = self._ctx.neighbours.summary()
-        name, limit = self._ctx.hostnames.name, self._ctx.limit_in_force
-        for dev in self._ctx.store.devices():
-            lrx_b, _, ltx_b, _, wrx_b, _, wtx_b, _ = dev.counters
-            lrx, ltx, wrx, wtx = dev.rates
-            ip, confirmed = known.get(dev.mac, ("", 0.0))
-            online = max(dev.last_online_ms, int(confirmed * 1000))
-            out.append((ip, dev.mac, name(dev.mac), lrx_b + wrx_b, ltx_b + wtx_b, lrx + wrx, ltx + wtx,
-                        lrx_b, ltx_b, lrx, ltx, wrx_b, wtx_b, wrx, wtx, *limit(dev.mac), online))
-        out.sort(key=lambda r: (_ip_sort_key(r[0]), r[1]))
+        out = [self._row(dev, *known.get(dev.mac, ("", 0.0))) for dev in self._ctx.store.devices()]
+        out.sort(key=lambda r: (ip_sort_key(r[0]), r[1]))
         return out
+
+    def device_row(self, mac: str) -> tuple | None:
+        """One device's tuple in DEVICE_FIELDS order; None when never seen."""
+        dev = self._ctx.store.device(mac)
+        return self._row(dev, *self._ctx.neighbours.shown(mac)) if dev else None
 
     def device_list(self) -> list[dict]:
         return [dict(zip(DEVICE_FIELDS, row, strict=True)) for row in self.device_rows()]

@@ -53,5 +53,10 @@ class Hostnames:
             return
         self._stamp = stamp
 
+    def sources(self) -> tuple[dict[str, str], dict[str, str]]:
+        """The bindings and the leases names: both replaced, never changed in
+        place, so a caller can tell a change by comparing them."""
+        return self._settings.bindings, self._leases
+
     def name(self, mac: str) -> str:
         return self._settings.bindings.get(mac) or self._leases.get(mac, "")

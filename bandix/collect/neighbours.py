@@ -34,6 +34,15 @@ def _sort_key(item: tuple[str, float]) -> tuple[int, float]:
     return (0 if addr.is_link_local else 1, item[1])
 
 
+def _shown(dev: DeviceAddresses) -> str:
+    """The one address a device is listed with: the newest IPv4, else the best IPv6, else ""."""
+    if dev.ipv4:
+        return max(dev.ipv4.items(), key=lambda kv: kv[1])[0]
+    if dev.ipv6:
+        return max(dev.ipv6.items(), key=_sort_key)[0]
+    return ""
+
+
 class NeighbourTable:
     """Thread-safe map of the LAN's IP ↔ MAC associations."""
 
@@ -43,6 +52,7 @@ class NeighbourTable:
         self._by_mac: dict[str, DeviceAddresses] = {}
         self._by_ip: dict[str, str] = {}
         self._ifindex_of: dict[str, int] = {}
+        self.addresses_version = 0  # changes whenever summary()'s address of some device changes
 
     def set_ifindexes(self, ifindexes: set[int]) -> None:
         with self._lock:
@@ -76,25 +86,34 @@ class NeighbourTable:
         with self._lock:
             previous = self._by_ip.get(ip)
             if previous is not None and previous != mac:
-                getattr(self._by_mac[previous], family).pop(ip, None)
+                old = self._by_mac[previous]
+                shown = _shown(old)
+                getattr(old, family).pop(ip, None)
+                self.addresses_version += shown != _shown(old)
             self._by_ip[ip] = mac
-            dev = self._by_mac.setdefault(mac, DeviceAddresses())
+            dev = self._by_mac.get(mac)
+            shown = _shown(dev) if dev else None
+            if dev is None:
+                dev = self._by_mac[mac] = DeviceAddresses()
             getattr(dev, family)[ip] = now
             dev.confirmed = max(dev.confirmed, confirmed)
+            self.addresses_version += shown != _shown(dev)
 
     def summary(self) -> dict[str, tuple[str, float]]:
         """mac → (newest IPv4, else newest IPv6, else ""; confirmed time), under one lock."""
         with self._lock:
-            out = {}
-            for mac, dev in self._by_mac.items():
-                if dev.ipv4:
-                    ip = max(dev.ipv4.items(), key=lambda kv: kv[1])[0]
-                elif dev.ipv6:
-                    ip = max(dev.ipv6.items(), key=_sort_key)[0]
-                else:
-                    ip = ""
-                out[mac] = (ip, dev.confirmed)
-            return out
+            return {mac: (_shown(dev), dev.confirmed) for mac, dev in self._by_mac.items()}
+
+    def shown(self, mac: str) -> tuple[str, float]:
+        """summary()[mac] of one device, ("", 0.0) when unknown."""
+        with self._lock:
+            dev = self._by_mac.get(mac)
+            return (_shown(dev), dev.confirmed) if dev else ("", 0.0)
+
+    def confirmed_ms(self) -> dict[str, int]:
+        """mac → when the kernel last confirmed it reachable (ms since the epoch)."""
+        with self._lock:
+            return {mac: int(dev.confirmed * 1000) for mac, dev in self._by_mac.items()}
 
     def ipv4_of(self, mac: str) -> str | None:
         with self._lock:

@@ -34,6 +34,10 @@ FIELDS = (
 BYTE_FIELDS = (0, 2, 4, 6)  # lan_rx, lan_tx, wan_rx, wan_tx bytes
 WAN_RX, WAN_TX = 4, 6
 ALL = "all"
+# What live_numbers() gives per device: a devices table's changing cells.
+LIVE_FIELDS = ("wan_rx_rate", "wan_tx_rate", "lan_rx_rate", "lan_tx_rate", "wan_rx_bytes", "wan_tx_bytes",
+               "lan_bytes", "last_online_ts")
+_NO_NUMBERS = (0,) * len(LIVE_FIELDS)
 FORGET_CHECK_MS = 60_000  # at most; a quarter of the forgetting time when that is shorter
 # After a restart, a wall clock behind the saved history (a router without a
 # real-time clock, before NTP) holds history back until it catches up, for at
@@ -107,6 +111,10 @@ class Snapshot:
     rewrite_from_ms: int | None = None  # the clock stepped back: stored buckets from here are stale
 
 
+def _view(d: Device) -> DeviceView:
+    return DeviceView(d.mac, tuple(map(operator.add, d.offset, d.counters)), tuple(d.rates), d.last_online_ms)
+
+
 class TrafficStore:
     """All devices plus the all-devices series; safe to read from API threads."""
 
@@ -124,12 +132,14 @@ class TrafficStore:
         # they hold at the first reading is new traffic, not unknown history.
         self.fresh_counters = fresh_counters
         self._lock = threading.Lock()
+        self.devices_version = 0  # changes whenever a device is added or forgotten
         self.reset()
 
     def reset(self) -> None:
         """Back to empty (also after a restore that failed half way)."""
         with self._lock:
             self._devices: dict[str, Device] = {}
+            self.devices_version += 1
             self._all = Series(self.retention_seconds, self.levels)
             self._last_mono: float | None = None
             self.readings = 0  # how many update()s so far: what answers built from the store may be cached by
@@ -143,6 +153,7 @@ class TrafficStore:
 
     def _new_device(self, mac: str, ts_ms: int) -> Device:
         dev = self._devices[mac] = Device(mac, Series(self.retention_seconds, self.levels), created_ms=ts_ms)
+        self.devices_version += 1
         return dev
 
     def update(self, ts_ms: int, mono: float, counters: dict[str, list[int]]) -> None:
@@ -237,6 +248,7 @@ class TrafficStore:
         for mac in [m for m, d in self._devices.items()
                     if max(d.last_online_ms, d.created_ms) < ts_ms - self.forget_after_ms]:
             del self._devices[mac]
+            self.devices_version += 1
             self._forgotten.append(mac)
             self._forgotten_unsaved.append(mac)
             log.info("forgot %s: not seen for longer than the longest history", mac)
@@ -251,10 +263,32 @@ class TrafficStore:
 
     def devices(self) -> list[DeviceView]:
         with self._lock:
-            return [
-                DeviceView(d.mac, tuple(map(operator.add, d.offset, d.counters)), tuple(d.rates), d.last_online_ms)
-                for d in self._devices.values()
-            ]
+            return [_view(d) for d in self._devices.values()]
+
+    def device(self, mac: str) -> DeviceView | None:
+        with self._lock:
+            dev = self._devices.get(mac)
+            return _view(dev) if dev else None
+
+    def macs(self) -> list[str]:
+        with self._lock:
+            return list(self._devices)
+
+    def live_numbers(self, macs: list[str]) -> list[int]:
+        """LIVE_FIELDS of each device in `macs` order, in one flat list (zeros for
+        a device no longer known): what a devices table refreshes every second,
+        without a copy of each device."""
+        out: list[int] = []
+        with self._lock:
+            devices = self._devices
+            for mac in macs:
+                dev = devices.get(mac)
+                if dev is None:
+                    out += _NO_NUMBERS
+                    continue
+                r, o, c = dev.rates, dev.offset, dev.counters
+                out += (r[2], r[3], r[0], r[1], o[4] + c[4], o[6] + c[6], o[0] + c[0] + o[2] + c[2], dev.last_online_ms)
+        return out
 
     def _series(self, mac: str | None) -> Series | None:
         if mac is None:

@@ -54,13 +54,30 @@
 		});
 	}
 
-	/* The compact devices answer ({fields, rows}) as objects. */
-	function objects(data) {
-		return data.rows.map(function (row) {
-			var o = {};
-			data.fields.forEach(function (f, i) { o[f] = row[i]; });
-			return o;
-		});
+	/* The devices answer as objects. Who the devices are comes only when it changed
+	   since the version this page holds; the numbers come every time, a flat list
+	   of value_fields per device in the same order. */
+	function devicesFeed() {
+		var version = null, known = [];
+		return function () {
+			return api('/api/dashboard/devices' + (version ? '?known=' + encodeURIComponent(version) : ''))
+				.then(function (data) {
+					if (data.devices) {
+						known = data.devices.map(function (row) {
+							var o = {};
+							data.device_fields.forEach(function (f, i) { o[f] = row[i]; });
+							return o;
+						});
+						version = data.version;
+					}
+					var width = data.value_fields.length;
+					return known.map(function (id, n) {
+						var o = Object.assign({}, id);
+						data.value_fields.forEach(function (f, i) { o[f] = data.values[n * width + i]; });
+						return o;
+					});
+				});
+		};
 	}
 
 	function rate(v) { return C.formatRate(v, settings.unit); }
@@ -119,7 +136,7 @@
 	var pages = {};
 
 	pages.devices = function () {
-		var sort = { key: 'wan_rx_rate', asc: false }, search = '', last = [];
+		var sort = { key: 'wan_rx_rate', asc: false }, search = '', last = [], feed = devicesFeed();
 		var cols = [
 			{ key: 'name', label: 'Device', value: function (d) { return name(d).toLowerCase(); },
 				cell: function (d) { return el('span', null, el('span', { class: 'dot' + (online(d) ? ' on' : '') }), name(d)); } },
@@ -131,7 +148,7 @@
 			{ key: 'lan_tx_rate', label: 'LAN up', num: true, narrow: true, value: function (d) { return d.lan_tx_rate; }, cell: function (d) { return rate(d.lan_tx_rate); } },
 			{ key: 'wan_rx_bytes', label: 'Downloaded', num: true, value: function (d) { return d.wan_rx_bytes; }, cell: function (d) { return bytes(d.wan_rx_bytes); } },
 			{ key: 'wan_tx_bytes', label: 'Uploaded', num: true, value: function (d) { return d.wan_tx_bytes; }, cell: function (d) { return bytes(d.wan_tx_bytes); } },
-			{ key: 'lan_bytes', label: 'LAN total', num: true, narrow: true, value: function (d) { return d.lan_rx_bytes + d.lan_tx_bytes; }, cell: function (d) { return bytes(d.lan_rx_bytes + d.lan_tx_bytes); } },
+			{ key: 'lan_bytes', label: 'LAN total', num: true, narrow: true, value: function (d) { return d.lan_bytes; }, cell: function (d) { return bytes(d.lan_bytes); } },
 			{ key: 'limit', label: 'Limit ↓/↑', num: true, narrow: true,
 				value: function (d) { return d.wan_rx_rate_limit + d.wan_tx_rate_limit; },
 				cell: function (d) { return d.wan_rx_rate_limit || d.wan_tx_rate_limit ? (d.wan_rx_rate_limit ? rate(d.wan_rx_rate_limit) : '∞') + ' / ' + (d.wan_tx_rate_limit ? rate(d.wan_tx_rate_limit) : '∞') : '—'; } },
@@ -164,7 +181,7 @@
 					'aria-label': 'Search', oninput: function (e) { search = e.target.value.toLowerCase(); draw(); } })),
 				wrap),
 			poll: function () {
-				return api('/api/dashboard/devices').then(function (data) { last = objects(data); draw(); });
+				return feed().then(function (devices) { last = devices; draw(); });
 			},
 			redraw: draw
 		};
