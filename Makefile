@@ -15,7 +15,7 @@ APT_PACKAGES := clang llvm libbpf-dev libbpf1 bpftool iproute2 nftables iperf3 t
 	iputils-ping bind9-dnsutils dnsperf dnsmasq-base curl openssl python3 python3-venv util-linux procps \
 	chromium fonts-dejavu-core
 
-.PHONY: setup deps venv bpf test demo bench lint clean
+.PHONY: setup deps venv bpf test demo bench lint clean ipk
 
 setup: deps venv bpf
 
@@ -47,7 +47,24 @@ bpf: deps
 	mv bpf/bandix.bpfeb.o.tmp bpf/bandix.bpfeb.o
 	mv bench/empty.bpfel.o.tmp bench/empty.bpfel.o
 
-test: setup
+# JS: every script of the dashboard and the LuCI app, with eslint from npm in
+# .eslint/ (git-ignored; installed once, again only when the pinned version changes).
+ESLINT_DIR := .eslint
+ESLINT_VERSION := 9.39.5
+ESLINT := $(ESLINT_DIR)/node_modules/.bin/eslint
+ESLINT_STAMP := $(ESLINT_DIR)/.installed-$(ESLINT_VERSION)
+JS_FILES = bandix/web/*.js $(shell find luci-app-bandix/htdocs -name '*.js')
+
+# Debian's nodejs and npm, unless a node with its own npm is already installed.
+NODE_APT_PACKAGES := nodejs npm
+
+$(ESLINT_STAMP): | deps
+	command -v node >/dev/null && command -v npm >/dev/null || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(NODE_APT_PACKAGES); }
+	npm install --prefix $(ESLINT_DIR) --no-audit --no-fund --no-save --silent eslint@$(ESLINT_VERSION) globals@15
+	touch $@
+
+test: setup $(ESLINT_STAMP)
 	$(PY) -m pytest -q
 
 demo: setup
@@ -56,8 +73,14 @@ demo: setup
 bench: setup
 	$(PY) -m bench
 
-lint: venv
-	$(VENV)/bin/ruff check bandix tests bench
+# Installable .ipk files (bandix for x86_64 and mips_24kc, luci-app-bandix) in
+# dist/ipk/, without the OpenWrt SDK; the .pyc files need this Python 3.11.
+ipk: venv bpf
+	$(PY) openwrt/ipk.py --out dist/ipk
+
+lint: venv $(ESLINT_STAMP)
+	$(VENV)/bin/ruff check bandix tests bench luci-app-bandix openwrt
+	$(ESLINT) --config luci-app-bandix/eslint.config.mjs $(JS_FILES)
 
 clean:
 	rm -f bpf/*.o bpf/*.tmp bench/*.o bench/*.tmp

@@ -1,0 +1,139 @@
+"""GET/POST /api/rpc: the daemon's side of luci-app-bandix's rpcd plugin.
+
+The plugin (a few lines of sh on the router) forwards each ubus call's JSON
+arguments here unchanged, so validating them and choosing the handler happen
+in Python, where they are tested. Each method is a sub-request to an existing
+route of this app: the same handler, validation, caching and error messages
+as the HTTP API, with no second copy of their logic.
+
+Why a handler's failure is answered 200: the plugin fetches with
+uclient-fetch, which throws away the body of any non-2xx answer, so LuCI
+would see "HTTP error 400" instead of the handler's message. The answer is
+therefore the handler's own envelope with its status as `code`. Mistakes of
+the caller itself (unknown method, arguments of the wrong type) are 400s:
+they are bugs of the plugin or a view, never the user's input.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass, field
+from urllib.parse import urlencode
+
+import falcon
+
+from .body import json_body
+from .errors import ok
+from .traffic import single_param
+
+STR, INT, BOOL, OBJECT = "str", 32, True, {}  # argument types as rpcd's `list` spells them
+
+
+@dataclass(frozen=True)
+class Method:
+    http: str  # the HTTP method of the route it calls
+    path: str
+    args: dict[str, object] = field(default_factory=dict)  # name -> type, as in rpcd's `list`
+    write: bool = False  # changes the configuration: the ACL's write set
+
+
+METHODS: dict[str, Method] = {
+    "devices": Method("GET", "/api/dashboard/devices", {"known": STR}),
+    # since (ms since the epoch) is a string: older libubox clamps JSON numbers to 32 bits.
+    "device": Method("GET", "/api/dashboard/device", {"mac": STR, "since": STR, "level": STR, "extras": BOOL}),
+    "connections": Method("GET", "/api/connection/devices"),
+    "connection_flows": Method("GET", "/api/connection/flows",
+                               {"mac": STR, "proto": STR, "state": STR, "page": INT, "page_size": INT}),
+    "dns": Method("GET", "/api/dashboard/dns",
+                  {"domain": STR, "device": STR, "is_query": BOOL, "page": INT, "page_size": INT}),
+    "flows_top": Method("GET", "/api/flows/top", {"by": STR, "mac": STR, "lookback_minutes": INT, "limit": INT}),
+    "schedule": Method("GET", "/api/traffic/limits/schedule"),
+    "bindings": Method("GET", "/api/traffic/bindings"),
+    "dns_config": Method("GET", "/api/dns/config"),
+    "set_limit": Method("POST", "/api/traffic/limits/schedule",
+                        {"mac": STR, "time_slot": OBJECT, "wan_rx_rate_limit": INT, "wan_tx_rate_limit": INT},
+                        write=True),
+    "delete_limit": Method("DELETE", "/api/traffic/limits/schedule", {"mac": STR, "time_slot": OBJECT},
+                           write=True),
+    "set_binding": Method("POST", "/api/traffic/bindings", {"mac": STR, "hostname": STR}, write=True),
+    "set_dns_config": Method("POST", "/api/dns/config", {"enabled": BOOL, "max_records": INT}, write=True),
+}
+
+
+def _query_value(name: str, kind: object, value: object) -> str:
+    """One argument of a GET method as its query parameter; 400 when its type is not the declared one."""
+    if kind is BOOL:
+        if not isinstance(value, bool):
+            raise falcon.HTTPBadRequest(description=f"{name}: must be true or false")
+        return "true" if value else "false"
+    if kind == INT:
+        if type(value) is not int or value < 0:
+            raise falcon.HTTPBadRequest(description=f"{name}: must be a whole number")
+        return str(value)
+    if not isinstance(value, str):
+        raise falcon.HTTPBadRequest(description=f"{name}: must be a string")
+    return value
+
+
+def parse_call(name: str | None, args: object) -> tuple[Method, str, bytes | None]:
+    """(method, query string, body) of a call; 400 with the reason when it is not a valid one."""
+    if name is None:
+        raise falcon.HTTPBadRequest(description="method: required (one of " + ", ".join(METHODS) + ")")
+    method = METHODS.get(name)
+    if method is None:
+        raise falcon.HTTPBadRequest(description=f"method: unknown {name!r}; one of " + ", ".join(METHODS))
+    if not isinstance(args, dict):
+        raise falcon.HTTPBadRequest(description="body: the arguments must be a JSON object")
+    for key in args:
+        if key not in method.args:
+            known = ", ".join(method.args) or "none"
+            raise falcon.HTTPBadRequest(description=f"{key}: unknown argument of {name} (known: {known})")
+    if method.http != "GET":
+        return method, "", json.dumps(args).encode()
+    query = urlencode([(k, _query_value(k, method.args[k], v)) for k, v in args.items()])
+    return method, query, None
+
+
+def subrequest(app: falcon.App, env: dict, method: str, path: str, query: str,
+               body: bytes | None) -> tuple[int, bytes]:
+    """Run one request through this app in-process; (status, body)."""
+    sub = {k: v for k, v in env.items() if k.startswith(("wsgi.", "SERVER_", "REMOTE_"))}
+    sub.update({"REQUEST_METHOD": method, "SCRIPT_NAME": "", "PATH_INFO": path, "QUERY_STRING": query,
+                "wsgi.input": io.BytesIO(body or b""), "CONTENT_LENGTH": str(len(body or b""))})
+    if body is not None:
+        sub["CONTENT_TYPE"] = "application/json"
+    status: list[str] = []
+    result = app(sub, lambda s, headers, exc_info=None: status.append(s))
+    try:
+        data = b"".join(result)
+    finally:
+        close = getattr(result, "close", None)
+        if close:
+            close()
+    return int(status[0].split()[0]), data
+
+
+class RpcResource:
+    def __init__(self, app: falcon.App) -> None:
+        self._app = app
+        self._methods = {name: m.args for name, m in METHODS.items()}
+        self._acl = {"read": [n for n, m in METHODS.items() if not m.write],
+                     "write": [n for n, m in METHODS.items() if m.write]}
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """The method table: what the plugin's `list` prints, and which methods write."""
+        resp.media = ok({"methods": self._methods, **self._acl})
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        method, query, body = parse_call(single_param(req, "method"), json_body(req))
+        status, data = subrequest(self._app, req.env, method.http, method.path, query, body)
+        resp.content_type = falcon.MEDIA_JSON
+        if 200 <= status < 300:
+            resp.data = data  # as the handler made it: the devices page's cached bytes stay cached
+            return
+        try:
+            message = json.loads(data)["message"]
+        except (ValueError, KeyError, TypeError):
+            message = data.decode(errors="replace") or f"HTTP {status}"
+        resp.media = {"status": "error", "code": status, "message": message}

@@ -1,0 +1,1 @@
+"""Build OpenWrt .ipk packages without the SDK, reading the feed's Makefiles."""
