@@ -139,17 +139,17 @@ config interface 'wan'
 
 DEFAULT_COMMAND = ["/usr/sbin/bandix", "--config-dir", "/etc/config", "--iface", "br-lan", "--data-dir", "/tmp/bandix",
                    "--port", "8686", "--listen", "127.0.0.1", "--enable-traffic", "--enable-flows",
-                   "--enable-connection"]
+                   "--flow-retention-days", "1", "--flow-detail-hours", "2", "--enable-connection"]
 PARAMS = [["procd_set_param", "reload_signal", "HUP"], ["procd_set_param", "respawn"],
           ["procd_set_param", "stdout", "1"], ["procd_set_param", "stderr", "1"]]
 
 
-def run(tmp_path: Path, bandix_uci: str, network: str = NETWORK) -> dict:
+def run(tmp_path: Path, bandix_uci: str, network: str = NETWORK, init: Path = INIT) -> dict:
     """Run the init script; returns the instance's command, its other params, the triggers,
     start_service's status, stderr and the keep.d file."""
     standin, etc, root = tmp_path / "standin", tmp_path / "config", tmp_path / "root"
     for d in (standin, etc, root):
-        d.mkdir(exist_ok=True)
+        d.mkdir(parents=True, exist_ok=True)
     (standin / "functions.sh").write_text(FUNCTIONS)
     (standin / "procd.sh").write_text(PROCD)
     (standin / "export.py").write_text(EXPORT)
@@ -161,7 +161,7 @@ def run(tmp_path: Path, bandix_uci: str, network: str = NETWORK) -> dict:
     log = standin / "procd.log"
     env = {"PATH": os.environ["PATH"], "PYTHON": sys.executable, "EXPORT_PY": str(standin / "export.py"),
            "REPO": str(REPO), "UCI_CONFIG_DIR": str(etc), "PROCD_LOG": str(log), "STANDIN": str(standin),
-           "INIT": str(INIT), "IPKG_INSTROOT": str(root)}
+           "INIT": str(init), "IPKG_INSTROOT": str(root)}
     result = subprocess.run(["/bin/sh", "-c", DRIVER], env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     calls = [rec.split("\x1f")[:-1] for rec in log.read_text().split("\x1e")[:-1]] if log.exists() else []
