@@ -75,11 +75,12 @@ def test_pot_is_what_the_views_translate():
 
 
 def test_settings_options_are_the_daemons():
-    """Every option the settings view writes is one the daemon reads (bandix/config.py, bandix/settings.py)."""
+    """Every option the settings view writes is one the daemon (bandix/config.py, bandix/settings.py)
+    or its init script (`enabled`) reads."""
     from bandix.config import _UCI
 
     text = (VIEWS / "settings.js").read_text()
-    daemon_options = {option for option, _parse in _UCI.values() if option}
+    daemon_options = {option for option, _parse in _UCI.values() if option} | {"enabled"}
     used = set(re.findall(r"taboption\('\w+', (?:form|widgets)\.\w+, '(\w+)'", text))
     assert used and used <= daemon_options, used - daemon_options
     assert {"iface", "traffic_retention_seconds", "traffic_persist_history", "dns_enabled", "flows_enabled",

@@ -39,6 +39,10 @@ return view.extend({
 		s.tab('modules', _('Modules'));
 		s.tab('storage', _('Retention and persistence'));
 
+		o = s.taboption('general', form.Flag, 'enabled', _('Enabled'), _('Start bandix at boot and keep it running.'));
+		o.default = o.enabled;
+		o.rmempty = false;
+
 		o = s.taboption('general', widgets.DeviceSelect, 'iface', _('Interfaces'),
 			_('The LAN bridges whose devices are counted.'));
 		o.multiple = true;
@@ -93,9 +97,16 @@ return view.extend({
 			_('/tmp/bandix is in RAM and lost at reboot; a directory on flash or USB keeps the data.'));
 		o.placeholder = '/tmp/bandix';
 
-		o = s.taboption('storage', form.Value, 'flow_retention_days', _('Flow retention (days)'));
+		o = s.taboption('storage', form.Value, 'flow_retention_days', _('Flow retention (days)'),
+			_('Domains, hosts and DNS per minute and per hour.'));
 		o.datatype = 'range(1,3650)';
-		o.placeholder = '30';
+		o.placeholder = '7';
+		o.depends('flows_enabled', '1');
+
+		o = s.taboption('storage', form.Value, 'flow_detail_hours', _('Connection detail (hours)'),
+			_('Every connection per minute; the largest table.'));
+		o.datatype = 'range(1,87600)';
+		o.placeholder = '24';
 		o.depends('flows_enabled', '1');
 
 		s = m.section(form.GridSection, 'limit', _('Rate limit schedules'),
