@@ -27,6 +27,7 @@ from tests.vrouter import NETNS_DIR, Netns, VirtualRouter
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "tests" / "artifacts"
+SHOTS = ARTIFACTS / "screenshots"  # the browser tests' screenshots
 
 
 class _NsConnection(http.client.HTTPConnection):
@@ -175,6 +176,30 @@ def busy_router(args: list[str], config_dir: Path | None = None) -> Iterator[tup
                 c.ns.run(["ping", "-c", "2", "-i", "0.1", router.SERVER_V4])
             settle(daemon)
             yield router, daemon
+        finally:
+            daemon.stop()
+            remove_state(pin_dir)
+
+
+@contextlib.contextmanager
+def busy_site(data: Path) -> Iterator[tuple[VirtualRouter, Bandix]]:
+    """A router whose client 1 downloads 4 Mbit/s (iperf3 UDP) for as long as the
+    site lasts while clients 2 and 3 ping the internet, watched by a daemon with
+    every module on: what the dashboard, LuCI and rpcd tests show."""
+    pin_dir = Path("/sys/fs/bpf") / f"bandix-test-site-{time.monotonic_ns()}"
+    with VirtualRouter() as vr:
+        vr.wait_quiet()
+        daemon = Bandix(vr.router, ["--iface", "br-lan", "--enable-traffic", "--enable-connection", "--enable-dns",
+                                    "--enable-flows", "--data-dir", str(data), "--test-level-seconds", "2,4,10,20"],
+                        pin_dir).start()
+        try:
+            vr.internet.popen(["iperf3", "-s", "-p", "5201", "-B", vr.SERVER_V4])
+            vr.internet.wait_listening(5201)
+            vr.clients[0].ns.popen(["iperf3", "-c", vr.SERVER_V4, "-p", "5201", "-R", "-u", "-b", "4M", "-t", "300"])
+            for c in vr.clients[1:]:
+                c.ns.popen(["ping", "-i", "0.2", vr.SERVER_V4])
+            daemon.wait_readings(2)
+            yield vr, daemon
         finally:
             daemon.stop()
             remove_state(pin_dir)

@@ -76,3 +76,21 @@ def bandix(vrouter, tmp_pin_dir):
     yield start
     for daemon in started:
         daemon.stop()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's chromium, headless, driven by Playwright (the dashboard and LuCI tests)."""
+    import shutil
+
+    from playwright.sync_api import sync_playwright
+
+    from tests.bandixd import SHOTS
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=shutil.which("chromium") or "/usr/bin/chromium", args=["--no-sandbox"])
+        try:
+            yield b
+        finally:
+            b.close()

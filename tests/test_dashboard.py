@@ -5,19 +5,15 @@ Screenshots of every page land in tests/artifacts/screenshots/.
 """
 
 import json
-import shutil
 import socket
 import time
-from pathlib import Path
 
 import pytest
 
-from tests.bandixd import ARTIFACTS, Bandix, remove_state
+from tests.bandixd import SHOTS, busy_site
 from tests.test_api import validate
-from tests.vrouter import PortForward, VirtualRouter
+from tests.vrouter import PortForward
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-SHOTS = ARTIFACTS / "screenshots"
 PAGES = ("devices", "device", "limits", "connections", "dns", "domains")
 
 
@@ -29,41 +25,11 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    """A router with three busy clients, bandix with every module, its API forwarded to 127.0.0.1."""
-    data = tmp_path_factory.mktemp("data")
-    pin_dir = Path("/sys/fs/bpf") / f"bandix-test-dash-{time.monotonic_ns()}"
-    with VirtualRouter() as vr:
-        vr.wait_quiet()
-        daemon = Bandix(vr.router, ["--iface", "br-lan", "--enable-traffic", "--enable-connection", "--enable-dns",
-                                    "--enable-flows", "--data-dir", str(data), "--test-level-seconds", "2,4,10,20"],
-                        pin_dir).start()
-        try:
-            c1, c2, c3 = vr.clients
-            vr.internet.popen(["iperf3", "-s", "-p", "5201", "-B", vr.SERVER_V4])
-            vr.internet.wait_listening(5201)
-            # c1 downloads steadily for the whole module; c2 and c3 ping.
-            vr.clients[0].ns.popen(["iperf3", "-c", vr.SERVER_V4, "-p", "5201", "-R", "-u", "-b", "4M", "-t", "300"])
-            for c in (c2, c3):
-                c.ns.popen(["ping", "-i", "0.2", vr.SERVER_V4])
-            port = free_port()
-            with PortForward(("127.0.0.1", port), vr.router, ("127.0.0.1", 8686)):
-                yield {"vr": vr, "daemon": daemon, "url": f"http://127.0.0.1:{port}/"}
-        finally:
-            daemon.stop()
-            remove_state(pin_dir)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        try:
-            yield b
-        finally:
-            b.close()
+    """The busy site, its API forwarded to 127.0.0.1 for the browser."""
+    with busy_site(tmp_path_factory.mktemp("data")) as (vr, daemon):
+        port = free_port()
+        with PortForward(("127.0.0.1", port), vr.router, ("127.0.0.1", 8686)):
+            yield {"vr": vr, "daemon": daemon, "url": f"http://127.0.0.1:{port}/"}
 
 
 @pytest.fixture

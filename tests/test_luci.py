@@ -12,18 +12,14 @@ ACL), uclient-fetch (curl) and uci. Screenshots: tests/artifacts/screenshots/luc
 import importlib.util
 import json
 import re
-import shutil
 import subprocess
 import time
 
 import pytest
 
-from tests.bandixd import ARTIFACTS
+from tests.bandixd import SHOTS, busy_site
 from tests.luci.bridge import APP, ROOT, Bridge
-from tests.luci.site import busy_site
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-SHOTS = ARTIFACTS / "screenshots"
 VIEWS = APP / "htdocs/luci-static/resources/view/bandix"
 ESLINT = [str(ROOT / ".eslint/node_modules/.bin/eslint"), "--config", "luci-app-bandix/eslint.config.mjs"]
 JS_FILES = sorted(APP.glob("htdocs/**/*.js")) + sorted((ROOT / "bandix/web").glob("*.js"))
@@ -125,19 +121,6 @@ def site(tmp_path_factory):
     with busy_site(tmp_path_factory.mktemp("data")) as (vr, daemon):
         with Bridge(vr.router, daemon.config_dir) as bridge:
             yield {"vr": vr, "daemon": daemon, "bridge": bridge}
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 @pytest.fixture

@@ -15,8 +15,8 @@ import time
 
 import pytest
 
+from tests.bandixd import busy_site
 from tests.luci.bridge import APP, run_plugin
-from tests.luci.site import busy_site
 from tests.test_api import validate
 
 ACL = json.loads((APP / "root/usr/share/rpcd/acl.d/luci-app-bandix.json").read_text())["luci-app-bandix"]
