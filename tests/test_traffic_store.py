@@ -148,3 +148,28 @@ def test_idle_devices_are_forgotten_after_the_longest_retention():
     assert [d.mac for d in store.devices()] == [B]
     assert store.take_forgotten() == [A] and store.take_forgotten() == []
     assert store.snapshot({}).forgotten == [A]
+
+
+def test_live_numbers_and_devices_version():
+    store = TrafficStore(10)
+    v0 = store.devices_version
+    store.update(1_000, 100.0, {A: counters(lrx=100, ltx=50, wrx=1_000, wtx=200)})
+    assert store.devices_version == v0 + 1
+    store.update(2_000, 101.0, {A: counters(lrx=300, ltx=50, wrx=4_000, wtx=500, packets=2)})
+    assert store.devices_version == v0 + 1  # no device came or went
+    # wan rx/tx rate, lan rx/tx rate, wan rx/tx bytes, lan bytes, last online
+    assert store.live_numbers([A, B]) == [3_000, 300, 200, 0, 4_000, 500, 350, 2_000, 0, 0, 0, 0, 0, 0, 0, 0]
+
+
+def test_listeners_run_after_each_reading_outside_the_lock_and_a_failing_one_stops_nothing():
+    store = TrafficStore(10)
+    seen = []
+
+    def broken() -> None:
+        raise RuntimeError("a reader's bug")
+
+    store.add_listener(broken)
+    store.add_listener(lambda: seen.append((store.readings, store.live_numbers([A])[4])))  # takes the lock again
+    store.update(1_000, 100.0, {A: counters(wrx=10)})
+    store.update(2_000, 101.0, {A: counters(wrx=30)})
+    assert seen == [(1, 10), (2, 30)]

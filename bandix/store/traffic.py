@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import operator
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -133,6 +133,7 @@ class TrafficStore:
         self.fresh_counters = fresh_counters
         self._lock = threading.Lock()
         self.devices_version = 0  # changes whenever a device is added or forgotten
+        self._listeners: list[Callable[[], None]] = []
         self.reset()
 
     def reset(self) -> None:
@@ -156,34 +157,47 @@ class TrafficStore:
         self.devices_version += 1
         return dev
 
+    def add_listener(self, listener: Callable[[], None]) -> None:
+        """Call `listener` in the reading thread after every reading, outside the lock:
+        for work that wants the devices while they are still in the CPU's caches."""
+        self._listeners.append(listener)
+
     def update(self, ts_ms: int, mono: float, counters: dict[str, list[int]]) -> None:
         """Take one reading of every device's cumulative kernel counters."""
         with self._lock:
-            self.readings += 1
-            first = self._last_mono is None and self._last_ts is None
-            dt = None if self._last_mono is None else mono - self._last_mono
-            self._last_mono = mono
-            for mac, values in counters.items():
-                dev = self._devices.get(mac)
-                if dev is None:
-                    dev = self._new_device(mac, ts_ms)
-                    # Unknown history at the first reading of reused counters;
-                    # otherwise the device started from zero since then.
-                    if first and not self.fresh_counters:
-                        dev.counters = list(values)
-                self._advance(dev, ts_ms, dt, values)
-            for mac, dev in self._devices.items():
-                if mac not in counters:
-                    self._advance(dev, ts_ms, dt, dev.counters)
-            if self._holding(ts_ms, mono):
-                return
-            if self._last_ts is not None and ts_ms < self._last_ts:
-                self._step_back(ts_ms)
-            self._last_ts = ts_ms
-            self._record(ts_ms)
-            if ts_ms >= self._next_forget_check:
-                self._next_forget_check = ts_ms + min(FORGET_CHECK_MS, self.forget_after_ms // 4)
-                self._forget_idle(ts_ms)
+            self._update(ts_ms, mono, counters)
+        for listener in self._listeners:
+            try:
+                listener()
+            except Exception:  # a reader's bug must not stop the counting
+                log.exception("a reading listener failed")
+
+    def _update(self, ts_ms: int, mono: float, counters: dict[str, list[int]]) -> None:
+        self.readings += 1
+        first = self._last_mono is None and self._last_ts is None
+        dt = None if self._last_mono is None else mono - self._last_mono
+        self._last_mono = mono
+        for mac, values in counters.items():
+            dev = self._devices.get(mac)
+            if dev is None:
+                dev = self._new_device(mac, ts_ms)
+                # Unknown history at the first reading of reused counters;
+                # otherwise the device started from zero since then.
+                if first and not self.fresh_counters:
+                    dev.counters = list(values)
+            self._advance(dev, ts_ms, dt, values)
+        for mac, dev in self._devices.items():
+            if mac not in counters:
+                self._advance(dev, ts_ms, dt, dev.counters)
+        if self._holding(ts_ms, mono):
+            return
+        if self._last_ts is not None and ts_ms < self._last_ts:
+            self._step_back(ts_ms)
+        self._last_ts = ts_ms
+        self._record(ts_ms)
+        if ts_ms >= self._next_forget_check:
+            self._next_forget_check = ts_ms + min(FORGET_CHECK_MS, self.forget_after_ms // 4)
+            self._forget_idle(ts_ms)
 
     def _advance(self, dev: Device, ts_ms: int, dt: float | None, values: list[int]) -> None:
         """Counters, rates and online time; WAN bytes wait in wan_delta for a sample."""
