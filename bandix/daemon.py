@@ -231,11 +231,11 @@ class Daemon:
             writer.start()
         except DatabaseUnavailable as exc:
             raise FatalError(f"--enable-flows needs its database: {exc}") from None
-        names = {index: name for name, index in self._ifindex.items()}
-
         def iface_of(mac: str) -> str:
-            index = self.neighbours.ifindex_of(mac)
-            return names.get(index, "") if index is not None else (o.ifaces[0] if len(o.ifaces) == 1 else "")
+            if len(o.ifaces) == 1:
+                return o.ifaces[0]
+            index = self.neighbours.ifindex_of(mac)  # _ifindex follows recreated interfaces
+            return next((name for name, i in self._ifindex.items() if i == index), "")
 
         maps = self._loaded.maps
         self.flows = FlowAnalytics(maps[layout.MAP_FLOWS], self._loaded.hello_events_fd, self._health, writer,

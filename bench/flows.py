@@ -26,6 +26,7 @@ from pathlib import Path
 from bandix.bpf import layout, loader
 from bandix.collect.analytics import FlowAnalytics
 from bandix.collect.attribution import DomainCache
+from bandix.collect.flows import VALUE
 from bandix.store import reports
 from bandix.store.analytics import Batch, write_batch
 from bandix.store.database import BandixFile
@@ -34,7 +35,6 @@ ENTRIES = 65536
 DEVICES = 50
 FLOWS_PER_DEVICE_MINUTE = 4  # distinct 5-tuples per device and minute, all week
 WEEK_MIN = 7 * 1440
-_VALUE = struct.Struct("=QQ6s2x")
 
 
 class _Writer:
@@ -56,7 +56,7 @@ def _key(i: int) -> bytes:
 
 def _fill(flows, moved: int) -> None:
     for i in range(ENTRIES):
-        flows.update(_key(i), _VALUE.pack(1000 * (moved + 1), moved + 1, bytes([2, 0, 0, 0, 0, i % 50])))
+        flows.update(_key(i), VALUE.pack(1000 * (moved + 1), moved + 1, bytes([2, 0, 0, 0, 0, i % 50])))
 
 
 def _timed(fn, n: int = 5) -> float:

@@ -463,10 +463,10 @@ static __always_inline void inspect(struct __sk_buff *skb, __u32 l2, int v6, con
 	int ported = l4 >= 0 && (key.proto == 17 || key.proto == 6);
 
 	if (ported) {
-		/* The ports are nearly always in the linear part too. */
+		/* The ports are nearly always in the linear part too (the mask is for the verifier). */
 		__be16 *ports = data + (l4 & 0x3ff);
 
-		if ((void *)(ports + 2) <= data_end) {
+		if (l4 <= 0x3ff && (void *)(ports + 2) <= data_end) {
 			key.sport = ports[0];
 			key.dport = ports[1];
 		} else if (bpf_skb_load_bytes(skb, l4, &key.sport, 4)) {

@@ -134,14 +134,22 @@ _MAP_SHAPES = {
     layout.MAP_CONTROL: (4, 4, False),
     layout.MAP_HEALTH: (4, 8, True),
     layout.MAP_LIMITS: (ctypes.sizeof(layout.MacKey), ctypes.sizeof(layout.Limit), False),
+    layout.MAP_FLOWS: (ctypes.sizeof(layout.FlowKey), ctypes.sizeof(layout.Flow), False),
 }
+
+
+def _find_map(obj: int, name: str) -> int:
+    return check_ptr(lib().bpf_object__find_map_by_name(obj, name.encode()), f"map {name}")
+
+
+def _map_fd(obj: int, name: str) -> int:
+    return check(lib().bpf_map__fd(_find_map(obj, name)), f"fd of map {name}")
 
 
 def _open_and_load(path: Path, pin_dir: Path, flow_entries: int) -> int:
     opts = ObjectOpenOpts(sz=ctypes.sizeof(ObjectOpenOpts), pin_root_path=str(pin_dir).encode())
     obj = check_ptr(lib().bpf_object__open_file(str(path).encode(), ctypes.byref(opts)), f"opening {path}")
-    flows = check_ptr(lib().bpf_object__find_map_by_name(obj, layout.MAP_FLOWS.encode()), "map flows")
-    ret = lib().bpf_map__set_max_entries(flows, flow_entries)
+    ret = lib().bpf_map__set_max_entries(_find_map(obj, layout.MAP_FLOWS), flow_entries)
     if ret >= 0:
         ret = lib().bpf_object__load(obj)
     if ret < 0:
@@ -169,17 +177,9 @@ def load(object_path: Path, pin_dir: Path, flow_entries: int = layout.FLOWS) -> 
         handle = check_ptr(lib().bpf_object__find_program_by_name(obj, prog.encode()), f"program {prog}")
         loaded.prog_fds[prog] = check(lib().bpf_program__fd(handle), f"fd of {prog}")
     for name, (key_size, value_size, percpu) in _MAP_SHAPES.items():
-        handle = check_ptr(lib().bpf_object__find_map_by_name(obj, name.encode()), f"map {name}")
-        fd = check(lib().bpf_map__fd(handle), f"fd of map {name}")
-        loaded.maps[name] = Map(fd, name, key_size, value_size, percpu=percpu)
-    for name, shape in {layout.MAP_DNS_EVENTS: None, layout.MAP_HELLO_EVENTS: None,
-                        layout.MAP_FLOWS: (ctypes.sizeof(layout.FlowKey), ctypes.sizeof(layout.Flow))}.items():
-        handle = check_ptr(lib().bpf_object__find_map_by_name(obj, name.encode()), f"map {name}")
-        fd = check(lib().bpf_map__fd(handle), f"fd of map {name}")
-        if shape is None:
-            setattr(loaded, f"{name}_fd", fd)
-        else:
-            loaded.maps[name] = Map(fd, name, *shape)
+        loaded.maps[name] = Map(_map_fd(obj, name), name, key_size, value_size, percpu=percpu)
+    loaded.dns_events_fd = _map_fd(obj, layout.MAP_DNS_EVENTS)
+    loaded.hello_events_fd = _map_fd(obj, layout.MAP_HELLO_EVENTS)
     control = loaded.maps[layout.MAP_CONTROL]
     control.update(struct.pack("=I", layout.CONTROL_LAYOUT), struct.pack("=I", layout.LAYOUT_VERSION))
     loaded.generation = _pin_generation(control)

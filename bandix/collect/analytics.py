@@ -138,10 +138,9 @@ class FlowAnalytics:
         except (Malformed, ValueError, struct.error):
             self.hellos_unparsed += 1
             return
-        if sni is None:  # a complete hello without a name
-            self.hellos_parsed += 1
-            return
         self.hellos_parsed += 1
+        if sni is None:  # a complete hello without a name
+            return
         self.cache.learn(seg.dst, sni, self.cache.caps["sni"], "sni", mac_text, time.monotonic())
         with self._lock:
             self._named[(6 if kind == "tls" else 17, seg.src, seg.sport, seg.dst, seg.dport)] = sni

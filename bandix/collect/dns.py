@@ -24,7 +24,6 @@ from .packets import decode, drain
 log = logging.getLogger(__name__)
 
 
-
 class DnsCollector:
     def __init__(self, ring_fd: int, control: Map, health: Callable[[], list[int]], store: DnsStore) -> None:
         self._ring_fd = ring_fd

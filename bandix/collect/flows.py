@@ -10,6 +10,7 @@ was evicted.
 
 from __future__ import annotations
 
+import ctypes
 import socket
 import struct
 from dataclasses import dataclass
@@ -18,8 +19,8 @@ from ..bpf import layout
 from ..bpf.maps import Map
 from .attribution import NO_LABEL, Label
 
-_VALUE = struct.Struct("=QQ6s2x")
-KEY_SIZE = 40
+VALUE = struct.Struct("=QQ6s2x")  # bandix_flow
+assert VALUE.size == ctypes.sizeof(layout.Flow), "bandix_flow changed: update VALUE"
 
 
 @dataclass(slots=True)
@@ -91,7 +92,7 @@ class FlowTable:
         for keys, values, count in self._map.batches(1024):
             for i in range(count):
                 key = keys[i * key_size : (i + 1) * key_size]
-                nbytes, npackets, mac = _VALUE.unpack_from(values, i * value_size)
+                nbytes, npackets, mac = VALUE.unpack_from(values, i * value_size)
                 flow = self.flows.get(key)
                 if flow is None or npackets < flow.packets:  # new, or evicted and added again
                     direction, proto, src, sport, dst, dport = decode_key(key)

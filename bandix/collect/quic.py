@@ -68,10 +68,7 @@ def is_client_initial(datagram: bytes) -> bool:
 
 def initial_sni(datagram: bytes) -> str | None:
     """The SNI of the ClientHello in the first packet of a UDP datagram."""
-    stream = CryptoStream()
-    for offset, data in open_initial(datagram).crypto:
-        stream.add(offset, data)
-    return handshake_sni(bytes(stream.data))
+    return InitialAssembler().feed(None, datagram)
 
 
 def open_initial(datagram: bytes) -> Initial:
