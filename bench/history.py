@@ -25,7 +25,7 @@ from bandix.store.levels import DEFAULT_LEVELS, STATS
 from bandix.store.persistence import boot_id
 from bandix.store.realtime import Ring
 from bandix.store.traffic import ALL, DeviceRecord, SeriesRecord, Snapshot
-from tests.bandixd import Bandix, http_get, remove_state
+from tests.bandixd import Bandix, _NsConnection, http_get, remove_state
 from tests.vrouter import VirtualRouter
 
 DEVICES = 250
@@ -94,8 +94,6 @@ class OpenPage:
         self.bytes = 0
 
     def _run(self) -> None:
-        from tests.bandixd import _NsConnection
-
         conn = _NsConnection(self._daemon.ns, "127.0.0.1", self._daemon.port)
         next_at = time.monotonic()
         version = ""

@@ -17,7 +17,7 @@ from .. import uci
 from ..config import DEFAULT_CONFIG_DIR, UCI_PACKAGE, UCI_SECTION, Options
 from ..store import reports
 from ..store.analytics import prune
-from ..store.database import DB_NAME, BandixFile, DatabaseUnavailable
+from ..store.database import DB_NAME, BandixFile, DatabaseUnavailable, IncompatibleDatabase
 from .units import human_bytes
 
 COMMANDS = (*reports.REPORTS, "ui", "prune")
@@ -112,9 +112,10 @@ def open_db(path: str) -> sqlite3.Connection:
     try:
         file.open()
         return file.db
-    except DatabaseUnavailable as exc:
-        if "not a bandix database" in str(exc) or "newer bandix" in str(exc):
-            raise
+    except IncompatibleDatabase:
+        raise
+    except DatabaseUnavailable:
+        pass  # e.g. a directory this user may not write to
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     db.execute("SELECT count(*) FROM flow_1m_5t")  # fails clearly on a file never migrated
     return db

@@ -34,10 +34,15 @@ def _sort_key(item: tuple[str, float]) -> tuple[int, float]:
     return (0 if addr.is_link_local else 1, item[1])
 
 
+def _newest_ipv4(dev: DeviceAddresses) -> str | None:
+    return max(dev.ipv4.items(), key=lambda kv: kv[1])[0] if dev.ipv4 else None
+
+
 def _shown(dev: DeviceAddresses) -> str:
     """The one address a device is listed with: the newest IPv4, else the best IPv6, else ""."""
-    if dev.ipv4:
-        return max(dev.ipv4.items(), key=lambda kv: kv[1])[0]
+    ipv4 = _newest_ipv4(dev)
+    if ipv4:
+        return ipv4
     if dev.ipv6:
         return max(dev.ipv6.items(), key=_sort_key)[0]
     return ""
@@ -91,10 +96,8 @@ class NeighbourTable:
                 getattr(old, family).pop(ip, None)
                 self.addresses_version += shown != _shown(old)
             self._by_ip[ip] = mac
-            dev = self._by_mac.get(mac)
-            shown = _shown(dev) if dev else None
-            if dev is None:
-                dev = self._by_mac[mac] = DeviceAddresses()
+            dev = self._by_mac.setdefault(mac, DeviceAddresses())
+            shown = _shown(dev)  # "" for a new device: its first address is a change
             getattr(dev, family)[ip] = now
             dev.confirmed = max(dev.confirmed, confirmed)
             self.addresses_version += shown != _shown(dev)
@@ -118,20 +121,7 @@ class NeighbourTable:
     def ipv4_of(self, mac: str) -> str | None:
         with self._lock:
             dev = self._by_mac.get(mac)
-            if not dev or not dev.ipv4:
-                return None
-            return max(dev.ipv4.items(), key=lambda kv: kv[1])[0]
-
-    def ipv6_of(self, mac: str) -> list[str]:
-        with self._lock:
-            dev = self._by_mac.get(mac)
-            return [ip for ip, _ in sorted(dev.ipv6.items(), key=_sort_key, reverse=True)] if dev else []
-
-    def confirmed_at(self, mac: str) -> float:
-        """Wall time the kernel last confirmed the device reachable, 0 if never."""
-        with self._lock:
-            dev = self._by_mac.get(mac)
-            return dev.confirmed if dev else 0.0
+            return _newest_ipv4(dev) if dev else None
 
     def mac_of(self, ip: str) -> str | None:
         with self._lock:

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .database import DB_NAME, BandixFile
+from .database import DB_NAME, BandixFile, transaction
 
 log = logging.getLogger(__name__)
 
@@ -93,16 +93,10 @@ class Batch:
 
 
 def write_batch(db: sqlite3.Connection, batch: Batch) -> None:
-    db.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(db):
         for table, rows in batch.tables().items():
             if rows:
                 db.executemany(UPSERTS[table], rows)
-        db.execute("COMMIT")
-    except BaseException:
-        if db.in_transaction:
-            db.execute("ROLLBACK")
-        raise
 
 
 def prune(db: sqlite3.Connection, retention_days: int, now: float | None = None,
@@ -111,19 +105,13 @@ def prune(db: sqlite3.Connection, retention_days: int, now: float | None = None,
     than `detail_hours` if given: rows deleted per table."""
     now = int(now if now is not None else time.time())
     deleted = {}
-    db.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(db):
         for table in UPSERTS:
             column = _TIME_COLUMN.get(table, "ts_minute")
             cutoff = now - retention_days * DAY
             if table == "flow_1m_5t" and detail_hours is not None:
                 cutoff = max(cutoff, now - detail_hours * 3600)
             deleted[table] = db.execute(f"DELETE FROM {table} WHERE {column} < ?", (cutoff,)).rowcount
-        db.execute("COMMIT")
-    except BaseException:
-        if db.in_transaction:
-            db.execute("ROLLBACK")
-        raise
     return deleted
 
 

@@ -13,6 +13,8 @@ import os
 import sqlite3
 import time
 from array import array
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from . import schema
@@ -24,12 +26,27 @@ log = logging.getLogger(__name__)
 DB_NAME = "bandix.db"
 LEVEL_CODES = {"day": 0, "week": 1, "month": 2, "year": 3}
 _BUFFER_TYPES = ("q", "I", "I", "Q", "Q")  # History sample buffer: ts, rx, tx, rx bytes, tx bytes
-_STAT_COLUMNS = schema.STAT_COLUMNS
-_BUCKET_COLUMNS = schema.BUCKET_COLUMNS
 
 
 class DatabaseUnavailable(Exception):
     """History cannot be kept on disk; str() says why and what to do."""
+
+
+class IncompatibleDatabase(DatabaseUnavailable):
+    """The file is not bandix's, or was written by a newer bandix: left untouched."""
+
+
+@contextmanager
+def transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """BEGIN IMMEDIATE ... COMMIT on a connection in autocommit mode; rolled back on any error."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
 
 
 def _u64s(values: list[int]) -> bytes:
@@ -105,12 +122,12 @@ class BandixFile:
         tables = db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
         if app_id != schema.APPLICATION_ID and (app_id != 0 or tables):
             self.close()
-            raise DatabaseUnavailable(
+            raise IncompatibleDatabase(
                 f"{self.path} is not a bandix database; it was left untouched: "
                 "move it away or choose another --data-dir")
         if app_id == schema.APPLICATION_ID and version > schema.SCHEMA_VERSION:
             self.close()
-            raise DatabaseUnavailable(f"{self.path} was written by a newer bandix (schema {version})")
+            raise IncompatibleDatabase(f"{self.path} was written by a newer bandix (schema {version})")
         check = db.execute("PRAGMA quick_check").fetchone()[0]
         if check != "ok":
             raise sqlite3.DatabaseError(f"database disk image is malformed ({check})")
@@ -124,12 +141,10 @@ class BandixFile:
         """Create the tables of a new file, or migrate an older one, in one transaction."""
         if version == schema.SCHEMA_VERSION:
             return
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            current = db.execute("PRAGMA user_version").fetchone()[0] if version else 0
-            if version and current != version:  # another process migrated it meanwhile
-                db.execute("COMMIT")
-                return
+        with transaction(db):
+            tables = db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+            if tables and db.execute("PRAGMA user_version").fetchone()[0] != version:
+                return  # another process created or migrated it meanwhile
             if not version:
                 script = schema.CREATE
             else:
@@ -139,11 +154,6 @@ class BandixFile:
                 db.execute(statement)
             db.execute(f"PRAGMA application_id = {schema.APPLICATION_ID}")
             db.execute(f"PRAGMA user_version = {schema.SCHEMA_VERSION}")
-            db.execute("COMMIT")
-        except BaseException:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise
 
     def _opened(self, db: sqlite3.Connection) -> None:
         """Hook for what a subclass reads once the file is ready."""
@@ -187,7 +197,7 @@ class HistoryDatabase(BandixFile):
                    for mac, off, kern, online, created in db.execute(
                        "SELECT mac, offsets, kernel, last_online_ms, created_ms FROM devices")]
         now_s = int(meta["wall_ms"]) // 1000
-        query = (f"SELECT idx, {', '.join(_STAT_COLUMNS)}, rx_bytes, tx_bytes FROM buckets "
+        query = (f"SELECT idx, {', '.join(schema.STAT_COLUMNS)}, rx_bytes, tx_bytes FROM buckets "
                  "WHERE series = ? AND level = ? AND idx >= ? ORDER BY idx")
         series = {}
         for sid, name, ring, buffer in db.execute("SELECT id, name, ring, buffer FROM series").fetchall():
@@ -205,8 +215,7 @@ class HistoryDatabase(BandixFile):
         """Write one snapshot in one transaction; raises sqlite3/OSError errors."""
         db = self._db
         newest: dict[str, int] = {}
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(db):
             db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
                            [*meta.items(), ("wall_ms", snap.wall_ms), ("mono", snap.mono)])
             if snap.rewrite_from_ms is not None:
@@ -220,8 +229,8 @@ class HistoryDatabase(BandixFile):
             db.executemany("INSERT OR REPLACE INTO devices VALUES (?, ?, ?, ?, ?)",
                            [(d.mac, _u64s(d.offset), _u64s(d.kernel), d.last_online_ms, d.created_ms)
                             for d in snap.devices])
-            insert = (f"INSERT OR REPLACE INTO buckets ({', '.join(_BUCKET_COLUMNS)}) "
-                      f"VALUES ({', '.join('?' * len(_BUCKET_COLUMNS))})")
+            insert = (f"INSERT OR REPLACE INTO buckets ({', '.join(schema.BUCKET_COLUMNS)}) "
+                      f"VALUES ({', '.join('?' * len(schema.BUCKET_COLUMNS))})")
             for name, rec in snap.series.items():
                 db.execute("INSERT INTO series (name, ring, buffer) VALUES (?, ?, ?) "
                            "ON CONFLICT(name) DO UPDATE SET ring = excluded.ring, buffer = excluded.buffer",
@@ -238,11 +247,6 @@ class HistoryDatabase(BandixFile):
             for level in self._coded_levels():
                 db.execute("DELETE FROM buckets WHERE level = ? AND idx < ?",
                            (LEVEL_CODES[level.name], (now_s - level.retention_seconds) // level.interval))
-            db.execute("COMMIT")
-        except BaseException:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise
         if snap.rewrite_from_ms is not None:
             for level in self._coded_levels():
                 first_stale = snap.rewrite_from_ms // 1000 // level.interval

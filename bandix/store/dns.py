@@ -102,11 +102,13 @@ class DnsStore:
             server = seg.dst if rec.is_query else seg.src
             key = (client, server, msg.txid, msg.qname.lower(), msg.qtype)
             if rec.is_query:
+                self.seen_queries += 1
                 self._pending[key] = rec
                 self._pending.move_to_end(key)
                 while len(self._pending) > PENDING_MAX:
                     self._pending.popitem(last=False)
             else:
+                self.seen_responses[RCODE_NAMES.get(msg.rcode, f"RCODE{msg.rcode}")] += 1
                 query = self._pending.pop(key, None)
                 if query is not None and ts_ns - query.ts_ns < PENDING_SECONDS * 1_000_000_000:
                     rec.response_time_ms = round((ts_ns - query.ts_ns) / 1_000_000)
@@ -115,10 +117,6 @@ class DnsStore:
                     rec.group, rec.group_ms = query.group, query.group_ms
                     self.answered += 1
                     self.answer_ms_sum += rec.response_time_ms
-            if rec.is_query:
-                self.seen_queries += 1
-            else:
-                self.seen_responses[RCODE_NAMES.get(msg.rcode, f"RCODE{msg.rcode}")] += 1
             self.records.append(rec)
             return rec
 

@@ -8,6 +8,7 @@ only the edges from the minute table, so a week costs about what an hour does.
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -226,15 +227,18 @@ def collector_health(db: sqlite3.Connection, w: Window) -> Report:
         ("cache_entries", "cache", INT), ("read_ms", "read", MS)], rows)
 
 
-def doh_resolvers() -> tuple[set[str], set[str]]:
-    """Names and addresses of public DNS-over-HTTPS resolvers, from the shipped list."""
-    names, ips = set(), set()
+@functools.cache
+def doh_resolvers() -> tuple[frozenset[str], frozenset[str]]:
+    """Names and addresses of public DNS-over-HTTPS resolvers, from the shipped list
+    (read once: the dashboard and `bandix ui` ask again every few seconds)."""
+    names: set[str] = set()
+    ips: set[str] = set()
     text = resources.files("bandix").joinpath("data/doh-resolvers.txt").read_text()
     for line in text.splitlines():
         entry = line.split("#", 1)[0].strip().lower()
         if entry:
             (ips if entry[0].isdigit() or ":" in entry else names).add(entry)
-    return names, ips
+    return frozenset(names), frozenset(ips)
 
 
 def top_dohdot(db: sqlite3.Connection, w: Window) -> Report:

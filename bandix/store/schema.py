@@ -10,9 +10,8 @@ from __future__ import annotations
 APPLICATION_ID = 0x62616E64  # "band"
 SCHEMA_VERSION = 2
 
-_STAT_COLUMNS = [f"{d}_{s}" for d in ("rx", "tx") for s in ("avg", "max", "min", "p90", "p95", "p99")]
-BUCKET_COLUMNS = ["series", "level", "idx", *_STAT_COLUMNS, "rx_bytes", "tx_bytes"]  # idx = stamp // interval
-STAT_COLUMNS = _STAT_COLUMNS
+STAT_COLUMNS = [f"{d}_{s}" for d in ("rx", "tx") for s in ("avg", "max", "min", "p90", "p95", "p99")]
+BUCKET_COLUMNS = ["series", "level", "idx", *STAT_COLUMNS, "rx_bytes", "tx_bytes"]  # idx = stamp // interval
 
 # Version 1: traffic history.
 HISTORY = f"""
