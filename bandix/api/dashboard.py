@@ -19,10 +19,7 @@ from ..store import reports
 from ..store.traffic import LIVE_FIELDS
 from .dns import DnsQueriesResource
 from .errors import ok
-from .traffic import DEVICE_FIELDS, DevicesResource, int_param, ip_sort_key, mac_param, single_param
-
-LEVELS = ("day", "week", "month", "year")
-
+from .traffic import DevicesResource, int_param, ip_sort_key, mac_param, single_param
 
 IDENTITY_FIELDS = ("mac", "ip", "hostname", "wan_rx_rate_limit", "wan_tx_rate_limit")
 _IDENTITY_FIELDS_JSON = json.dumps(IDENTITY_FIELDS, separators=(",", ":")).encode()
@@ -125,13 +122,12 @@ class DashboardDeviceResource:
         if mac is None:
             raise falcon.HTTPBadRequest(description="mac: required (the device to show)")
         since = int_param(req, "since", 0, 0, 10**16)  # ms since the epoch
-        level = single_param(req, "level")
-        if level is not None and level not in LEVELS:
-            raise falcon.HTTPBadRequest(description=f"level: one of {', '.join(LEVELS)}")
-        extras = single_param(req, "extras") in ("1", "true")
         store = self._ctx.store
-        row = self._devices.device_row(mac)
-        device = dict(zip(DEVICE_FIELDS, row, strict=True)) if row else None
+        level = single_param(req, "level")
+        if level is not None and level not in store.level_by_name:
+            raise falcon.HTTPBadRequest(description=f"level: one of {', '.join(store.level_by_name)}")
+        extras = single_param(req, "extras") in ("1", "true")
+        device = self._devices.device(mac)
         rows = store.rows(mac)
         if device is None or rows is None:
             raise falcon.HTTPNotFound(description=f"no traffic seen from device {mac}")

@@ -48,37 +48,46 @@ def ip_sort_key(ip: str) -> tuple[int, bytes]:
     return (1, socket.inet_pton(socket.AF_INET6, ip)) if ":" in ip else (0, socket.inet_pton(socket.AF_INET, ip))
 
 
-# The fields of a device, in the order of its row (the dashboard's compact form).
-DEVICE_FIELDS = ("ip", "mac", "hostname", "total_rx_bytes", "total_tx_bytes", "total_rx_rate", "total_tx_rate",
-                 "lan_rx_bytes", "lan_tx_bytes", "lan_rx_rate", "lan_tx_rate", "wan_rx_bytes", "wan_tx_bytes",
-                 "wan_rx_rate", "wan_tx_rate", "wan_rx_rate_limit", "wan_tx_rate_limit", "last_online_ts")
-
-
 class DevicesResource:
     def __init__(self, ctx) -> None:
         self._ctx = ctx
 
-    def _row(self, dev: DeviceView, ip: str, confirmed: float) -> tuple:
+    def _device(self, dev: DeviceView, ip: str, confirmed: float) -> dict:
         lrx_b, _, ltx_b, _, wrx_b, _, wtx_b, _ = dev.counters
         lrx, ltx, wrx, wtx = dev.rates
-        online = max(dev.last_online_ms, int(confirmed * 1000))
-        return (ip, dev.mac, self._ctx.hostnames.name(dev.mac), lrx_b + wrx_b, ltx_b + wtx_b, lrx + wrx, ltx + wtx,
-                lrx_b, ltx_b, lrx, ltx, wrx_b, wtx_b, wrx, wtx, *self._ctx.limit_in_force(dev.mac), online)
-
-    def device_rows(self) -> list[tuple]:
-        """Every device as a tuple in DEVICE_FIELDS order, sorted by address."""
-        known = self._ctx.neighbours.summary()
-        out = [self._row(dev, *known.get(dev.mac, ("", 0.0))) for dev in self._ctx.store.devices()]
-        out.sort(key=lambda r: (ip_sort_key(r[0]), r[1]))
-        return out
-
-    def device_row(self, mac: str) -> tuple | None:
-        """One device's tuple in DEVICE_FIELDS order; None when never seen."""
-        dev = self._ctx.store.device(mac)
-        return self._row(dev, *self._ctx.neighbours.shown(mac)) if dev else None
+        limit_rx, limit_tx = self._ctx.limit_in_force(dev.mac)
+        return {
+            "ip": ip,
+            "mac": dev.mac,
+            "hostname": self._ctx.hostnames.name(dev.mac),
+            "total_rx_bytes": lrx_b + wrx_b,
+            "total_tx_bytes": ltx_b + wtx_b,
+            "total_rx_rate": lrx + wrx,
+            "total_tx_rate": ltx + wtx,
+            "lan_rx_bytes": lrx_b,
+            "lan_tx_bytes": ltx_b,
+            "lan_rx_rate": lrx,
+            "lan_tx_rate": ltx,
+            "wan_rx_bytes": wrx_b,
+            "wan_tx_bytes": wtx_b,
+            "wan_rx_rate": wrx,
+            "wan_tx_rate": wtx,
+            "wan_rx_rate_limit": limit_rx,
+            "wan_tx_rate_limit": limit_tx,
+            "last_online_ts": max(dev.last_online_ms, int(confirmed * 1000)),
+        }
 
     def device_list(self) -> list[dict]:
-        return [dict(zip(DEVICE_FIELDS, row, strict=True)) for row in self.device_rows()]
+        """Every device, sorted by address."""
+        known = self._ctx.neighbours.summary()
+        out = [self._device(dev, *known.get(dev.mac, ("", 0.0))) for dev in self._ctx.store.devices()]
+        out.sort(key=lambda d: (ip_sort_key(d["ip"]), d["mac"]))
+        return out
+
+    def device(self, mac: str) -> dict | None:
+        """One device as in device_list(); None when never seen."""
+        dev = self._ctx.store.device(mac)
+        return self._device(dev, *self._ctx.neighbours.shown(mac)) if dev else None
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         resp.media = ok({"devices": self.device_list()})
