@@ -84,4 +84,4 @@ lint: venv $(ESLINT_STAMP)
 
 clean:
 	rm -f bpf/*.o bpf/*.tmp bench/*.o bench/*.tmp
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache $(ESLINT_DIR) dist
