@@ -243,6 +243,7 @@ class Daemon:
                                    o.flow_idle_timeout_secs, o.flush_interval_secs, iface_of,
                                    maps[layout.MAP_CONTROL])
         self.dns.listeners.append(self.flows.on_dns)
+        self.flows.before_labels.append(self.dns.catch_up)
         self.dns.want("flows", True)
         self.flows.start()
         self._ctx.flows_db, self._ctx.flows = writer.path, self.flows
@@ -384,8 +385,10 @@ class Daemon:
         if self.flows:
             self.flows.stop()  # a final collection, written before we go
             self.dns.want("flows", False)
-        if self.dns and self.dns.running:
-            self.dns.stop()
+        if self.dns:
+            if self.dns.running:
+                self.dns.stop()
+            self.dns.close()
         if self._watcher:
             self._watcher.stop()
         if self._persistence and self._collector:

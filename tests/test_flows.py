@@ -277,3 +277,49 @@ def test_a_full_flow_map_evicts_and_the_health_report_says_so(vrouter, bandix, t
     assert evicted >= 3000 - 1024
     assert latest["flow_capacity"] == 1024
     assert latest["pressure"] == pytest.approx(100 * latest["flow_entries"] / 1024)
+
+
+@pytest.mark.parametrize("transport", ["quic", "tls"])
+def test_a_flow_is_named_by_the_hello_still_waiting_in_its_ring(tmp_pin_dir, tmp_path, transport):
+    """The kernel counts a flow's first packet before it copies the hello, and the hello thread may lag (its
+    first QUIC packet imports cryptography): a collection that reads the flow first must still name it.
+    Here the hello thread never runs, so only the collection itself can read the ring. The real program runs
+    on a real aioquic Initial / OpenSSL ClientHello (BPF_PROG_TEST_RUN)."""
+    import socket
+    import struct
+
+    from bandix.bpf import layout, loader
+    from bandix.bpf.counters import read_health
+    from bandix.bpf.testrun import run_program
+    from bandix.collect.analytics import FlowAnalytics
+    from bandix.collect.attribution import DomainCache
+    from bandix.store.analytics import AnalyticsWriter
+    from tests.test_tls_quic import aioquic_initials, openssl_hello
+
+    device, router = bytes.fromhex("02bd00000001"), bytes.fromhex("02bd01000001")
+    src, dst = socket.inet_aton("192.168.77.11"), socket.inet_aton("198.51.100.24")
+    if transport == "quic":
+        payload, proto = aioquic_initials(1, "quic.test")[0], 17
+        l4 = struct.pack("!HHHH", 40000, 443, 8 + len(payload), 0)
+    else:
+        payload, proto = openssl_hello("tls.test"), 6
+        l4 = struct.pack("!HHIIBBHHH", 40000, 443, 1, 0, 5 << 4, 0x18, 65535, 0, 0)
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(l4) + len(payload), 0, 0, 64, proto, 0, src, dst)
+    frame = router + device + struct.pack("!H", 0x0800) + ip + l4 + payload
+
+    loaded = loader.load(loader.repo_object(), tmp_pin_dir)
+    writer = AnalyticsWriter(tmp_path, 1, 1)
+    analytics = FlowAnalytics(loaded.maps[layout.MAP_FLOWS], loaded.hello_events_fd,
+                              lambda: read_health(loaded.maps[layout.MAP_HEALTH]), writer, DomainCache(3600, 3600),
+                              1024, 300, 1, lambda mac: "br-lan", loaded.maps[layout.MAP_CONTROL])
+    try:
+        loaded.maps[layout.MAP_CONTROL].update(struct.pack("=I", layout.CONTROL_FLOWS), struct.pack("=I", 1))
+        assert run_program(loaded.prog_fds[layout.PROG_INGRESS], frame) == -1
+        rows = analytics.collect().rows["flow_1m_5t"]
+        assert [(r[2], r[3], r[4], r[5], r[6], r[7], r[8]) for r in rows] == [
+            ("02:bd:00:00:00:01", "up", proto, "192.168.77.11", 40000, "198.51.100.24", 443)]
+        assert rows[0][9:] == (f"{transport}.test", "exact", "sni", len(ip) + len(l4) + len(payload), 1)
+        assert analytics.hellos_parsed == 1
+    finally:
+        analytics.stop()
+        loaded.close()

@@ -1,4 +1,4 @@
-"""Read a BPF ring buffer through libbpf (ring_buffer__new / __poll)."""
+"""Read a BPF ring buffer through libbpf (ring_buffer__new / __poll / __consume)."""
 
 from __future__ import annotations
 
@@ -28,6 +28,14 @@ class RingBuffer:
         if ret == -4:  # EINTR: a signal, not an error
             return 0
         return check(ret, "ring_buffer__poll")
+
+    def consume(self) -> int:
+        """Deliver what is there without waiting; how many records."""
+        return check(lib().ring_buffer__consume(self._rb), "ring_buffer__consume")
+
+    def fileno(self) -> int:
+        """An epoll descriptor that is readable while records wait, for poll()/select()."""
+        return check(lib().ring_buffer__epoll_fd(self._rb), "ring_buffer__epoll_fd")
 
     def close(self) -> None:
         if self._rb:

@@ -23,7 +23,7 @@ from . import tls
 from .attribution import EXACT, DomainCache, Label, better
 from .dnsparse import Malformed, Message, Segment
 from .flows import Flow, FlowTable
-from .packets import decode, drain
+from .packets import RingReader, decode
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,9 @@ class FlowAnalytics:
         self.cache = cache
         self.writer = writer
         self.interval_s = interval_s
-        self._hello_fd = hello_fd
+        self._hellos = RingReader(hello_fd, lambda events: [self.on_hello(raw) for raw in events],
+                                  "reading TLS/QUIC hellos")
+        self.before_labels: list[Callable[[], None]] = [self._hellos.catch_up]  # see collect()
         self._health = health
         self._iface_of = iface_of
         self._control = control
@@ -78,6 +80,7 @@ class FlowAnalytics:
             self.collect()
         except Exception:
             log.exception("the final flow collection failed")
+        self._hellos.close()
         self.writer.close()
 
     def _set_capture(self, on: bool) -> None:
@@ -114,8 +117,7 @@ class FlowAnalytics:
     # -- hellos -----------------------------------------------------------------
 
     def _run_hellos(self) -> None:
-        drain(self._hello_fd, self._stop, lambda events: [self.on_hello(raw) for raw in events],
-              "reading TLS/QUIC hellos")
+        self._hellos.run(self._stop)
 
     def on_hello(self, raw: bytes) -> None:
         """One event of the hello ring: learn the server name it carries, if any."""
@@ -175,7 +177,13 @@ class FlowAnalytics:
         minute = minute_of(wall)
         batch = Batch()
         kernel = self._kernel_health() - self._base  # before the map: see FlowTable.account
-        for flow, nbytes, npackets in self.table.read(time.monotonic_ns()):
+        moved = self.table.read(time.monotonic_ns())
+        # A flow's first packets reach the map before the program copies its hello (or before the DNS
+        # answer's thread has run), so the names those carry are taken in only now, after the map was
+        # read: a flow is never written unnamed because its name was still waiting in a ring.
+        for catch_up in self.before_labels:
+            catch_up()
+        for flow, nbytes, npackets in moved:
             if flow.label[0] != EXACT:
                 label = self.label_of(flow, mono)
                 if better(label, flow.label):

@@ -19,14 +19,14 @@ from ..bpf import layout
 from ..bpf.maps import Map
 from ..store.dns import DnsStore
 from .dnsparse import Malformed, Message, Segment, TcpStreams, parse_dns
-from .packets import decode, drain
+from .packets import RingReader, decode
 
 log = logging.getLogger(__name__)
 
 
 class DnsCollector:
     def __init__(self, ring_fd: int, control: Map, health: Callable[[], list[int]], store: DnsStore) -> None:
-        self._ring_fd = ring_fd
+        self._reader = RingReader(ring_fd, self.process, "DNS monitoring")
         self._control = control
         self._health = health
         self.store = store
@@ -71,7 +71,14 @@ class DnsCollector:
         return "records" in self._wanted
 
     def _run(self) -> None:
-        drain(self._ring_fd, self._stop, self.process, "DNS monitoring", self._check_lost)
+        self._reader.run(self._stop, self._check_lost)
+
+    def catch_up(self) -> None:
+        """Handle every DNS packet already captured, in the calling thread (see RingReader)."""
+        self._reader.catch_up()
+
+    def close(self) -> None:
+        self._reader.close()
 
     def _check_lost(self) -> None:
         lost = self._lost_now() - self._lost_base

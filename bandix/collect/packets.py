@@ -1,5 +1,5 @@
 """Packets the TC programs copy into a ring buffer (DNS, TLS/QUIC hellos):
-the event header, and the loop that drains a ring in a collector's thread.
+the event header, and the reader that drains a ring in a collector's thread.
 
 libbpf's callback only keeps the bytes; decoding happens between polls, so a
 slow decoder never holds up the ring.
@@ -8,6 +8,7 @@ slow decoder never holds up the ring.
 from __future__ import annotations
 
 import logging
+import select
 import struct
 import threading
 import time
@@ -30,22 +31,53 @@ def decode(raw: bytes) -> tuple[int, str, Segment]:
     return ts_ns, mac.hex(":"), parse_l3(raw[EVENT.size : EVENT.size + length], family)
 
 
-def drain(ring_fd: int, stop: threading.Event, handle: Callable[[list[bytes]], None], what: str,
-          every_second: Callable[[], None] | None = None) -> None:
-    """Poll the ring until `stop`, handing each batch of events to `handle`."""
-    pending: list[bytes] = []
-    ring = RingBuffer(ring_fd, pending.append)
-    next_second = 0.0
-    try:
-        while not stop.is_set():
-            ring.poll(POLL_MS)
-            if pending:
-                events, pending[:] = list(pending), []
-                handle(events)
-            if every_second is not None and time.monotonic() >= next_second:
-                next_second = time.monotonic() + 1
-                every_second()
-    except Exception:
-        log.exception("%s stopped", what)
-    finally:
-        ring.close()
+class RingReader:
+    """A ring's events handed to `handle` in kernel order, batch by batch.
+
+    A collector's thread runs `run`; any other thread that must see every event
+    written before it asks (the flow collector, before it labels flows with
+    the names DNS answers and hellos carry) calls `catch_up`. One lock keeps
+    the two from handing out events at the same time or out of order.
+    """
+
+    def __init__(self, ring_fd: int, handle: Callable[[list[bytes]], None], what: str) -> None:
+        self._handle = handle
+        self._what = what
+        self._lock = threading.Lock()
+        self._pending: list[bytes] = []
+        self._ring: RingBuffer | None = RingBuffer(ring_fd, self._pending.append)
+
+    def run(self, stop: threading.Event, every_second: Callable[[], None] | None = None) -> None:
+        """Read the ring until `stop`; `every_second` runs between reads."""
+        next_second = 0.0
+        try:
+            waiter = select.poll()
+            with self._lock:
+                if self._ring is None:
+                    return
+                waiter.register(self._ring.fileno(), select.POLLIN)
+            while not stop.is_set():
+                waiter.poll(POLL_MS)
+                self.catch_up()
+                if every_second is not None and time.monotonic() >= next_second:
+                    next_second = time.monotonic() + 1
+                    every_second()
+            self.catch_up()  # what arrived before the stop
+        except Exception:
+            log.exception("%s stopped", self._what)
+
+    def catch_up(self) -> None:
+        """Handle every event already in the ring, in the calling thread."""
+        with self._lock:
+            if self._ring is None:
+                return
+            self._ring.consume()
+            if self._pending:
+                events, self._pending[:] = list(self._pending), []
+                self._handle(events)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._ring is not None:
+                self._ring.close()
+                self._ring = None
