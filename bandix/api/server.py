@@ -121,8 +121,8 @@ class ApiServer:
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop accepting, close every connection, wait for their threads (a request being
-        served finishes first, or is given up on after a few seconds)."""
+        """Stop accepting, close every connection (an answer being written is cut off),
+        and wait a few seconds at most for their threads."""
         self._stopping = True
         try:
             self._sock.shutdown(socket.SHUT_RDWR)  # wakes accept()
@@ -158,10 +158,14 @@ class ApiServer:
                 if not busy:
                     thread = threading.Thread(target=self._serve, args=(conn, peer), name="api-conn", daemon=True)
                     self._connections[conn] = thread
-            if busy:
-                self._refuse(conn)
-                continue
-            thread.start()
+            if not busy:
+                try:
+                    thread.start()
+                    continue
+                except RuntimeError:  # no thread to be had (memory): refuse like a full server
+                    with self._lock:
+                        self._connections.pop(conn, None)
+            self._refuse(conn)
 
     def _refuse(self, conn: socket.socket) -> None:
         try:
@@ -172,10 +176,10 @@ class ApiServer:
             conn.close()
 
     def _serve(self, conn: socket.socket, peer: tuple) -> None:
+        reader = conn.makefile("rb", buffering=65536)  # the socket's fd stays open until this closes too
         try:
             conn.settimeout(self._idle_timeout_s)
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            reader = conn.makefile("rb", buffering=65536)
             remote = {"REMOTE_ADDR": peer[0], "REMOTE_PORT": str(peer[1])}
             while not self._stopping:
                 try:
@@ -200,6 +204,7 @@ class ApiServer:
                 conn.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
+            reader.close()
             conn.close()
 
     # -- one request ------------------------------------------------------------
