@@ -69,7 +69,6 @@ _SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
     "libbpf_num_possible_cpus": (ctypes.c_int, []),
     "libbpf_probe_bpf_prog_type": (ctypes.c_int, [ctypes.c_int, _P]),
     "ring_buffer__new": (_P, [ctypes.c_int, _P, _P, _P]),
-    "ring_buffer__poll": (ctypes.c_int, [_P, ctypes.c_int]),
     "ring_buffer__consume": (ctypes.c_int, [_P]),
     "ring_buffer__epoll_fd": (ctypes.c_int, [_P]),
     "ring_buffer__free": (None, [_P]),

@@ -1,4 +1,4 @@
-"""Read a BPF ring buffer through libbpf (ring_buffer__new / __poll / __consume)."""
+"""Read a BPF ring buffer through libbpf (ring_buffer__new / __consume / __epoll_fd)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ SAMPLE_FN = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, cty
 
 
 class RingBuffer:
-    """Calls `handle(bytes)` for every record, from poll(), in the polling thread."""
+    """Calls `handle(bytes)` for every record, from consume(), in the consuming thread."""
 
     def __init__(self, map_fd: int, handle: Callable[[bytes], None]) -> None:
         def sample(_ctx, data, size) -> int:
@@ -21,13 +21,6 @@ class RingBuffer:
 
         self._callback = SAMPLE_FN(sample)  # kept alive as long as libbpf may call it
         self._rb = check_ptr(lib().ring_buffer__new(map_fd, self._callback, None, None), "ring_buffer__new")
-
-    def poll(self, timeout_ms: int) -> int:
-        """Deliver what is there, waiting up to timeout_ms for something; how many records."""
-        ret = lib().ring_buffer__poll(self._rb, timeout_ms)
-        if ret == -4:  # EINTR: a signal, not an error
-            return 0
-        return check(ret, "ring_buffer__poll")
 
     def consume(self) -> int:
         """Deliver what is there without waiting; how many records."""
