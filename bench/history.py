@@ -72,7 +72,7 @@ class FakeDevices:
 
 
 PAGE_TARGET = 1.10  # CPU with a dashboard page open, at most this many times without
-PAGE_ROUNDS = 3  # each: the page on one twin, then on the other
+PAGE_ROUNDS = 5  # each: the page on one twin, then on the other
 PAGE_WINDOW_S = 20
 
 
