@@ -1,5 +1,6 @@
 'use strict';
 'require baseclass';
+'require poll';
 'require rpc';
 
 /*
@@ -160,5 +161,23 @@ return baseclass.extend({
 	/* Where a page shows the daemon's complaint (module off, daemon down). */
 	notice: function(node, err) {
 		node.replaceChildren(err ? this.text('div', { 'class': 'alert-message warning' }, err.message) : '');
+	},
+
+	/*
+	 * A view's refresh cycle: show the first answer with update (or its error in
+	 * status), then load and update every `seconds`. Returns refresh(), for a view
+	 * whose filters change what load asks for.
+	 */
+	follow: function(status, first, load, update, seconds) {
+		var self = this;
+		function refresh() {
+			return load().then(update, function(err) { self.notice(status, err); });
+		}
+		if (first instanceof Error)
+			self.notice(status, first);
+		else
+			update(first);
+		poll.add(refresh, seconds);
+		return refresh;
 	}
 });

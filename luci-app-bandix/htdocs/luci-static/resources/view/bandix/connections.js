@@ -1,6 +1,5 @@
 'use strict';
 'require view';
-'require poll';
 'require bandix.api as api';
 
 /* Connection counts from conntrack: for the router and for each device. */
@@ -32,15 +31,7 @@ return view.extend({
 			api.notice(status, data.partial ? new Error(_('The conntrack table was larger than the limit: counts are partial.')) : null);
 		}
 
-		function refresh() {
-			return api.connections().then(update, function(err) { api.notice(status, err); });
-		}
-
-		if (first instanceof Error)
-			api.notice(status, first);
-		else
-			update(first);
-		poll.add(refresh, 5);
+		api.follow(status, first, function() { return api.connections(); }, update, 5);
 
 		return E('div', { 'class': 'cbi-map' }, [
 			E('h2', {}, [ _('Bandix: connections') ]),

@@ -1,6 +1,5 @@
 'use strict';
 'require view';
-'require poll';
 'require bandix.api as api';
 
 /* The devices' DNS queries and responses with filters and pages, and the statistics. */
@@ -39,20 +38,12 @@ return view.extend({
 			api.notice(status, null);
 		}
 
-		function refresh() {
-			return api.dns(filters, page, PAGE_SIZE).then(update, function(err) { api.notice(status, err); });
-		}
+		var refresh = api.follow(status, first, function() { return api.dns(filters, page, PAGE_SIZE); }, update, 3);
 
 		function filter(key, placeholder) {
 			return E('input', { 'class': 'cbi-input-text', 'type': 'search', 'placeholder': placeholder, 'data-filter': key,
 				'input': function(ev) { filters[key] = ev.target.value; page = 1; refresh(); } });
 		}
-
-		if (first instanceof Error)
-			api.notice(status, first);
-		else
-			update(first);
-		poll.add(refresh, 3);
 
 		return E('div', { 'class': 'cbi-map' }, [
 			E('h2', {}, [ _('Bandix: DNS') ]),

@@ -1,6 +1,5 @@
 'use strict';
 'require view';
-'require poll';
 'require bandix.api as api';
 
 /* Where the traffic goes: the flow reports (by domain, remote address, device, ...). */
@@ -42,15 +41,7 @@ return view.extend({
 			api.notice(status, null);
 		}
 
-		function refresh() {
-			return api.flowsTop(by, lookback, 50).then(update, function(err) { api.notice(status, err); });
-		}
-
-		if (first instanceof Error)
-			api.notice(status, first);
-		else
-			update(first);
-		poll.add(refresh, 5);
+		var refresh = api.follow(status, first, function() { return api.flowsTop(by, lookback, 50); }, update, 5);
 
 		return E('div', { 'class': 'cbi-map' }, [
 			E('h2', {}, [ _('Bandix: where the traffic goes') ]),
