@@ -8,12 +8,14 @@ counters survive a restart exactly as on a router.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import http.client
 import json
 import os
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import tempfile
@@ -58,6 +60,20 @@ def http_request(ns: Netns, method: str, path: str, body: bytes | None = None, p
 
 def http_get(ns: Netns, path: str, port: int = 8686, host: str = "127.0.0.1") -> tuple[int, str, str]:
     return http_request(ns, "GET", path, port=port, host=host)
+
+
+def dashboard_devices(data: dict, listed: dict | None = None) -> list[dict]:
+    """A /api/dashboard/devices answer's data as one dict per device, values_i64 decoded; who the devices are comes from `listed`, an earlier answer
+    that carried them, when this one did not."""
+    listed = listed or data
+    raw = base64.b64decode(data["values_i64"], validate=True)
+    assert len(raw) % 8 == 0
+    numbers = struct.unpack(f"<{len(raw) // 8}q", raw)
+    width = len(data["value_fields"])
+    assert len(numbers) == width * len(listed["devices"])
+    return [{**dict(zip(listed["device_fields"], row, strict=True)),
+             **dict(zip(data["value_fields"], numbers[n * width:(n + 1) * width], strict=True))}
+            for n, row in enumerate(listed["devices"])]
 
 
 def config_dir_for(pin_dir: Path) -> Path:

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from tests.bandixd import SHOTS, busy_site
+from tests.bandixd import SHOTS, busy_site, dashboard_devices
 from tests.test_api import validate
 from tests.vrouter import PortForward
 
@@ -222,22 +222,18 @@ def test_devices_answer_sends_who_the_devices_are_only_when_that_changed(site):
             break
     else:
         pytest.fail("no two readings of /api/traffic/devices were equal")
-    rows = [dict(zip(first["device_fields"], d, strict=True)) for d in first["devices"]]
-    width = len(first["value_fields"])
-    assert len(first["values"]) == width * len(rows)
+    shown = dashboard_devices(first)  # values_i64 decoded: value_fields per device
     full = {d["mac"]: d for d in after}
-    assert [r["mac"] for r in rows] == [d["mac"] for d in after]  # the same devices, in the same (address) order
-    for n, row in enumerate(rows):
-        live = dict(zip(first["value_fields"], first["values"][n * width:(n + 1) * width], strict=True))
-        d = full[row["mac"]]
-        assert row == {k: d[k] for k in first["device_fields"]}
-        assert live == {**{k: d[k] for k in first["value_fields"] if k in d},
-                        "lan_bytes": d["lan_rx_bytes"] + d["lan_tx_bytes"]}
-    assert {r["mac"]: r["ip"] for r in rows}.items() >= {c.mac: c.ipv4 for c in vr.clients}.items()
-    # Still current: only the numbers come.
+    assert sorted(d["mac"] for d in shown) == sorted(full)  # the same devices (the page sorts them)
+    for d in shown:
+        assert d == {**{k: full[d["mac"]][k] for k in first["device_fields"] + first["value_fields"][:-2]},
+                     "lan_bytes": full[d["mac"]]["lan_rx_bytes"] + full[d["mac"]]["lan_tx_bytes"],
+                     "last_online_ts": full[d["mac"]]["last_online_ts"]}
+    assert {d["mac"]: d["ip"] for d in shown}.items() >= {c.mac: c.ipv4 for c in vr.clients}.items()
+    # Still current: only the numbers come, for the same devices.
     again = _devices_answer(site, first["version"])
     assert again["version"] == first["version"] and "devices" not in again and "device_fields" not in again
-    assert len(again["values"]) == len(first["values"])
+    assert [d["mac"] for d in dashboard_devices(again, first)] == [d["mac"] for d in shown]
     # A binding and a limit in force change who a device is: the list comes again.
     c3 = vr.clients[2]
     rule = {"mac": c3.mac, "time_slot": {"start": "00:00", "end": "24:00", "days": [1, 2, 3, 4, 5, 6, 7]},

@@ -1,5 +1,6 @@
 """The neighbour table's listed address and its change counter, which tells
-the dashboard when to send the device list again."""
+the dashboard when to send the device list again (and when to copy
+confirmation times)."""
 
 from bandix.collect.neighbours import NeighbourTable
 
@@ -28,3 +29,12 @@ def test_the_version_moves_exactly_when_a_listed_address_changes():
     assert t.summary() == {A: ("192.168.1.10", 8), B: ("192.168.1.11", 10)}
     assert t.shown(A) == ("192.168.1.10", 8) and t.shown("02:00:00:00:00:0c") == ("", 0.0)
     assert t.confirmed_ms() == {A: 8000, B: 10000}
+
+
+def test_the_confirmed_version_moves_exactly_when_a_confirmation_is_newer():
+    t = NeighbourTable({1})
+    seen = []
+    for now, confirmed in ((1, 1.0), (2, 1.0), (3, 0.5), (4, 2.5), (5, 0.0)):
+        t._learn(A, "192.168.1.10", now, confirmed)
+        seen.append((t.confirmed_version, t.confirmed_ms()[A]))
+    assert seen == [(1, 1000), (1, 1000), (1, 1000), (2, 2500), (2, 2500)]

@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from tests.bandixd import busy_site
+from tests.bandixd import busy_site, dashboard_devices
 from tests.luci.bridge import APP, run_plugin
 from tests.test_api import validate
 
@@ -58,14 +58,8 @@ def test_list_is_the_daemons_method_table_and_the_acl_splits_it(site):
 
 
 def by_mac(data: dict) -> dict[str, dict]:
-    """The devices answer (identity rows + flat values) as {mac: {field: value}}."""
-    width = len(data["value_fields"])
-    out = {}
-    for n, row in enumerate(data["devices"]):
-        device = dict(zip(data["device_fields"], row, strict=True))
-        device.update(zip(data["value_fields"], data["values"][n * width:(n + 1) * width], strict=True))
-        out[device["mac"]] = device
-    return out
+    """The devices answer as {mac: {field: value}}."""
+    return {d["mac"]: d for d in dashboard_devices(data)}
 
 
 def test_devices_is_the_dashboards_answer(site):
@@ -86,7 +80,7 @@ def test_devices_is_the_dashboards_answer(site):
     assert 3.0e6 <= devices[c1]["wan_rx_rate"] * 8 <= 5.0e6  # iperf3 -b 4M
     # With the version it holds, a page gets the numbers only.
     again = call(site, "devices", {"known": data["version"]})["data"]
-    assert "devices" not in again and len(again["values"]) == len(data["values"])
+    assert "devices" not in again and {d["mac"] for d in dashboard_devices(again, data)} == set(devices)
     assert call(site, "devices")["data"]["version"] == data["version"]  # rpcd may give no stdin: read as {}
 
 

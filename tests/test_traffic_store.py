@@ -150,15 +150,14 @@ def test_idle_devices_are_forgotten_after_the_longest_retention():
     assert store.snapshot({}).forgotten == [A]
 
 
-def test_live_numbers_and_devices_version():
+def test_live_numbers_in_store_order_with_a_later_confirmation():
     store = TrafficStore(10)
-    v0 = store.devices_version
-    store.update(1_000, 100.0, {A: counters(lrx=100, ltx=50, wrx=1_000, wtx=200)})
-    assert store.devices_version == v0 + 1
-    store.update(2_000, 101.0, {A: counters(lrx=300, ltx=50, wrx=4_000, wtx=500, packets=2)})
-    assert store.devices_version == v0 + 1  # no device came or went
-    # wan rx/tx rate, lan rx/tx rate, wan rx/tx bytes, lan bytes, last online
-    assert store.live_numbers([A, B]) == [3_000, 300, 200, 0, 4_000, 500, 350, 2_000, 0, 0, 0, 0, 0, 0, 0, 0]
+    store.update(1_000, 100.0, {B: counters(wrx=1), A: counters(lrx=100, ltx=50, wrx=1_000, wtx=200)})
+    store.update(2_000, 101.0, {A: counters(lrx=300, ltx=50, wrx=4_000, wtx=500, packets=2), B: counters(wrx=1)})
+    # wan rx/tx rate, lan rx/tx rate, wan rx/tx bytes, lan bytes, last online: in the order devices came
+    assert store.live_numbers({}) == ([B, A], [0, 0, 0, 0, 1, 0, 0, 0, 3_000, 300, 200, 0, 4_000, 500, 350, 2_000])
+    # A confirmation seen elsewhere counts when it is later, never when it is earlier.
+    assert store.live_numbers({A: 1_500, B: 1_800})[1][7::8] == [1_800, 2_000]
 
 
 def test_listeners_run_after_each_reading_outside_the_lock_and_a_failing_one_stops_nothing():
@@ -172,7 +171,7 @@ def test_listeners_run_after_each_reading_outside_the_lock_and_a_failing_one_sto
         if store._lock.locked():  # taking it again would hang the test instead of failing it
             seen.append("called inside the lock")
             return
-        seen.append((store.readings, store.live_numbers([A])[4]))
+        seen.append((store.readings, store.live_numbers({})[1][4]))
 
     store.add_listener(broken)
     store.add_listener(reader)

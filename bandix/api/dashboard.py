@@ -7,9 +7,11 @@ device's domains and connections, so a second's answer stays small.
 
 from __future__ import annotations
 
+import base64
 import json
 import secrets
 import sqlite3
+import struct
 import threading
 import time
 
@@ -19,12 +21,11 @@ from ..store import reports
 from ..store.traffic import LIVE_FIELDS
 from .dns import DnsQueriesResource
 from .errors import ok
-from .traffic import DevicesResource, int_param, ip_sort_key, mac_param, single_param
+from .traffic import DevicesResource, int_param, mac_param, single_param
 
 IDENTITY_FIELDS = ("mac", "ip", "hostname", "wan_rx_rate_limit", "wan_tx_rate_limit")
 _IDENTITY_FIELDS_JSON = json.dumps(IDENTITY_FIELDS, separators=(",", ":")).encode()
 _LIVE_FIELDS_JSON = json.dumps(LIVE_FIELDS, separators=(",", ":")).encode()
-_LAST_SEEN = LIVE_FIELDS.index("last_online_ts")
 WANTED_S = 3.0  # a page polls every second: after this long without a poll, none is open
 
 
@@ -34,11 +35,13 @@ class DashboardDevicesResource:
     Who the devices are (MAC, address, name, limit in force) changes seldom:
     it is sent only when it differs from the `known` version the page holds.
     What moves every second (rates, totals, last seen) is one flat list of
-    numbers in the same device order, read from the store without copying the
-    devices. Both parts are encoded once per change however many pages poll,
-    and while a page is polling, right after each reading in the reading
-    thread, while the devices are still in the CPU's caches: the request then
-    only sends bytes that are ready.
+    numbers in the same device order (the store's: the page sorts), taken from
+    the store in one pass and sent as little-endian 64-bit integers in base64:
+    2,000 numbers as JSON text cost the daemon 0.3 ms of CPU a second, more
+    than the rest of a poll, and packed 0.04 ms (bench figure 3). Both parts are encoded once per change however many
+    pages poll, and while a page is polling, right after each reading in the
+    reading thread, while the devices are still in the CPU's caches: the
+    request then only sends bytes that are ready.
     """
 
     def __init__(self, ctx) -> None:
@@ -48,49 +51,48 @@ class DashboardDevicesResource:
         self._boot = secrets.token_hex(4)  # a version from before a restart never matches
         self._generation = 0
         self._state: tuple | None = None  # what the identity part was built from
-        self._macs: list[str] = []
+        self._macs: list[str] = []  # the devices, in the order of both parts
         self._identity = b"[]"
+        self._confirmed: tuple[int, dict[str, int]] = (-1, {})  # the neighbours' version, their times
         self._values_reading = -1
-        self._values = b"[]"
+        self._values = b""
         ctx.store.add_listener(self._after_reading)
 
     def _current_state(self) -> tuple:
-        """Everything the identity part depends on; each piece is a counter or a
-        dict that is replaced, never changed in place, so == tells a change cheaply."""
+        """Everything the identity part depends on besides the devices themselves; each
+        piece is a counter or a dict that is replaced, never changed in place, so ==
+        tells a change cheaply."""
         ctx = self._ctx
-        return (ctx.store.devices_version, ctx.neighbours.addresses_version, *ctx.hostnames.sources(),
-                ctx.limits_in_force())
+        return (ctx.neighbours.addresses_version, *ctx.hostnames.sources(), ctx.limits_in_force())
 
     def _build_identity(self) -> None:
         ctx = self._ctx
         known = ctx.neighbours.summary()
-        rows = sorted(((mac, known.get(mac, ("", 0.0))[0], ctx.hostnames.name(mac), *ctx.limit_in_force(mac))
-                       for mac in ctx.store.macs()), key=lambda r: (ip_sort_key(r[1]), r[0]))
-        self._macs = [r[0] for r in rows]
+        rows = [(mac, known.get(mac, ("", 0.0))[0], ctx.hostnames.name(mac), *ctx.limit_in_force(mac))
+                for mac in self._macs]
         self._identity = json.dumps(rows, separators=(",", ":"), ensure_ascii=False).encode()
         self._generation += 1
-        self._values_reading = -1
 
-    def _build_values(self) -> None:
-        numbers = self._ctx.store.live_numbers(self._macs)
-        confirmed = self._ctx.neighbours.confirmed_ms()
-        width = len(LIVE_FIELDS)
-        for i, mac in enumerate(self._macs):
-            at = confirmed.get(mac, 0)
-            if at > numbers[i * width + _LAST_SEEN]:
-                numbers[i * width + _LAST_SEEN] = at
-        self._values = json.dumps(numbers, separators=(",", ":")).encode()
+    def _confirmed_ms(self) -> dict[str, int]:
+        """The neighbour table's confirmation times, copied only when they changed."""
+        neighbours = self._ctx.neighbours
+        version = neighbours.confirmed_version
+        if version != self._confirmed[0]:
+            self._confirmed = (version, neighbours.confirmed_ms())
+        return self._confirmed[1]
 
     def _refresh(self) -> None:
         """Bring both parts up to date (under self._lock)."""
-        state = self._current_state()
-        if state != self._state:
-            self._state = state
-            self._build_identity()
         reading = self._ctx.store.readings
-        if reading != self._values_reading:
-            self._values_reading = reading
-            self._build_values()
+        state = self._current_state()
+        if reading == self._values_reading and state == self._state:
+            return
+        macs, numbers = self._ctx.store.live_numbers(self._confirmed_ms())
+        self._values = base64.b64encode(struct.pack(f"<{len(numbers)}q", *numbers))
+        self._values_reading = reading
+        if macs != self._macs or state != self._state:
+            self._macs, self._state = macs, state
+            self._build_identity()
 
     def _after_reading(self) -> None:
         if time.monotonic() < self._wanted_until:
@@ -107,7 +109,7 @@ class DashboardDevicesResource:
         parts = [b'{"status":"success","data":{"version":"', version, b'",']
         if known is None or known.encode() != version:
             parts += [b'"device_fields":', _IDENTITY_FIELDS_JSON, b',"devices":', identity, b","]
-        parts += [b'"value_fields":', _LIVE_FIELDS_JSON, b',"values":', values, b"}}"]
+        parts += [b'"value_fields":', _LIVE_FIELDS_JSON, b',"values_i64":"', values, b'"}}']
         resp.content_type = falcon.MEDIA_JSON
         resp.data = b"".join(parts)
 

@@ -58,6 +58,7 @@ class NeighbourTable:
         self._by_ip: dict[str, str] = {}
         self._ifindex_of: dict[str, int] = {}
         self.addresses_version = 0  # changes whenever summary()'s address of some device changes
+        self.confirmed_version = 0  # changes whenever confirmed_ms() changes
 
     def set_ifindexes(self, ifindexes: set[int]) -> None:
         with self._lock:
@@ -99,7 +100,9 @@ class NeighbourTable:
             dev = self._by_mac.setdefault(mac, DeviceAddresses())
             shown = _shown(dev)  # "" for a new device: its first address is a change
             getattr(dev, family)[ip] = now
-            dev.confirmed = max(dev.confirmed, confirmed)
+            if confirmed > dev.confirmed:
+                dev.confirmed = confirmed
+                self.confirmed_version += 1
             self.addresses_version += shown != _shown(dev)
 
     def summary(self) -> dict[str, tuple[str, float]]:

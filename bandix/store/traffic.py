@@ -37,7 +37,6 @@ ALL = "all"
 # What live_numbers() gives per device: a devices table's changing cells.
 LIVE_FIELDS = ("wan_rx_rate", "wan_tx_rate", "lan_rx_rate", "lan_tx_rate", "wan_rx_bytes", "wan_tx_bytes",
                "lan_bytes", "last_online_ts")
-_NO_NUMBERS = (0,) * len(LIVE_FIELDS)
 FORGET_CHECK_MS = 60_000  # at most; a quarter of the forgetting time when that is shorter
 # After a restart, a wall clock behind the saved history (a router without a
 # real-time clock, before NTP) holds history back until it catches up, for at
@@ -132,7 +131,6 @@ class TrafficStore:
         # they hold at the first reading is new traffic, not unknown history.
         self.fresh_counters = fresh_counters
         self._lock = threading.Lock()
-        self.devices_version = 0  # changes whenever a device is added or forgotten
         self._listeners: list[Callable[[], None]] = []
         self.reset()
 
@@ -140,7 +138,6 @@ class TrafficStore:
         """Back to empty (also after a restore that failed half way)."""
         with self._lock:
             self._devices: dict[str, Device] = {}
-            self.devices_version += 1
             self._all = Series(self.retention_seconds, self.levels)
             self._last_mono: float | None = None
             self.readings = 0  # how many update()s so far: what answers built from the store may be cached by
@@ -154,7 +151,6 @@ class TrafficStore:
 
     def _new_device(self, mac: str, ts_ms: int) -> Device:
         dev = self._devices[mac] = Device(mac, Series(self.retention_seconds, self.levels), created_ms=ts_ms)
-        self.devices_version += 1
         return dev
 
     def add_listener(self, listener: Callable[[], None]) -> None:
@@ -262,7 +258,6 @@ class TrafficStore:
         for mac in [m for m, d in self._devices.items()
                     if max(d.last_online_ms, d.created_ms) < ts_ms - self.forget_after_ms]:
             del self._devices[mac]
-            self.devices_version += 1
             self._forgotten.append(mac)
             self._forgotten_unsaved.append(mac)
             log.info("forgot %s: not seen for longer than the longest history", mac)
@@ -288,21 +283,21 @@ class TrafficStore:
         with self._lock:
             return list(self._devices)
 
-    def live_numbers(self, macs: list[str]) -> list[int]:
-        """LIVE_FIELDS of each device in `macs` order, in one flat list (zeros for
-        a device no longer known): what a devices table refreshes every second,
-        without a copy of each device."""
+    def live_numbers(self, confirmed: dict[str, int]) -> tuple[list[str], list[int]]:
+        """Every device's MAC, and its LIVE_FIELDS in one flat list, both in the store's
+        order (which only a device coming or going changes): what a devices table
+        refreshes every second, in one pass without a copy of each device.
+        `confirmed` (mac → ms) is a later last-online time from elsewhere."""
         out: list[int] = []
         with self._lock:
-            devices = self._devices
-            for mac in macs:
-                dev = devices.get(mac)
-                if dev is None:
-                    out += _NO_NUMBERS
-                    continue
+            macs = list(self._devices)
+            for mac, dev in self._devices.items():
                 r, o, c = dev.rates, dev.offset, dev.counters
-                out += (r[2], r[3], r[0], r[1], o[4] + c[4], o[6] + c[6], o[0] + c[0] + o[2] + c[2], dev.last_online_ms)
-        return out
+                seen = confirmed.get(mac, 0)
+                if seen < dev.last_online_ms:
+                    seen = dev.last_online_ms
+                out += (r[2], r[3], r[0], r[1], o[4] + c[4], o[6] + c[6], o[0] + c[0] + o[2] + c[2], seen)
+        return macs, out
 
     def _series(self, mac: str | None) -> Series | None:
         if mac is None:

@@ -54,9 +54,20 @@
 		});
 	}
 
+	/* The flat numbers of a devices answer: little-endian 64-bit integers in base64
+	   (below 2^53, so exact as numbers). */
+	function integers(base64) {
+		var text = atob(base64), bytes = new Uint8Array(text.length), out = [];
+		for (var i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
+		var view = new DataView(bytes.buffer);
+		for (var j = 0; j + 8 <= bytes.length; j += 8)
+			out.push(view.getUint32(j, true) + view.getUint32(j + 4, true) * 4294967296);
+		return out;
+	}
+
 	/* The devices answer as objects. Who the devices are comes only when it changed
-	   since the version this page holds; the numbers come every time, a flat list
-	   of value_fields per device in the same order. */
+	   since the version this page holds; the numbers come every time, value_fields
+	   per device in the same order. */
 	function devicesFeed() {
 		var version = null, known = [];
 		return function () {
@@ -70,10 +81,10 @@
 						});
 						version = data.version;
 					}
-					var width = data.value_fields.length;
+					var width = data.value_fields.length, values = integers(data.values_i64);
 					return known.map(function (id, n) {
 						var o = Object.assign({}, id);
-						data.value_fields.forEach(function (f, i) { o[f] = data.values[n * width + i]; });
+						data.value_fields.forEach(function (f, i) { o[f] = values[n * width + i]; });
 						return o;
 					});
 				});
