@@ -158,7 +158,8 @@ class Daemon:
         self.store = TrafficStore(o.traffic_retention_seconds, o.levels)
         self._ctx = ApiContext(self.store, self.neighbours, self._health, self.settings, None, self.hostnames)
         try:
-            self._server = ApiServer(create_app(self._ctx, web_log=o.web_log), o.listen, o.port)
+            app, quick_get = create_app(self._ctx, web_log=o.web_log)
+            self._server = ApiServer(app, o.listen, o.port, quick_get=quick_get)
         except OSError as exc:
             raise FatalError(f"cannot listen on {o.listen}:{o.port}: {exc.strerror}; choose another --port") from None
         if self.needs_bpf:

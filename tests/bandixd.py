@@ -63,8 +63,9 @@ def http_get(ns: Netns, path: str, port: int = 8686, host: str = "127.0.0.1") ->
 
 
 def dashboard_devices(data: dict, listed: dict | None = None) -> list[dict]:
-    """A /api/dashboard/devices answer's data as one dict per device, values_i64 decoded; who the devices are comes from `listed`, an earlier answer
-    that carried them, when this one did not."""
+    """A /api/dashboard/devices answer's data as one dict per device, values_i64 decoded;
+    who the devices are comes from `listed`, an earlier answer that carried them, when
+    this one did not."""
     listed = listed or data
     raw = base64.b64decode(data["values_i64"], validate=True)
     assert len(raw) % 8 == 0

@@ -28,6 +28,7 @@ from .flows import FlowsTopResource
 from .limits import BindingsResource, ScheduleResource
 from .metrics import PrometheusResource
 from .rpc import RpcResource
+from .server import QuickGet
 from .traffic import DevicesResource, LevelMetricsResource, MetricsResource
 from .web import WebResource
 
@@ -81,7 +82,10 @@ class ApiContext:
             self.limiter.apply()
 
 
-def create_app(ctx: ApiContext, web_log: bool = False) -> falcon.App:
+def create_app(ctx: ApiContext, web_log: bool = False) -> tuple[falcon.App, dict[str, QuickGet]]:
+    """The falcon app, and the GETs the HTTP server answers without it: the
+    dashboard's once-a-second poll (none with --web-log, which logs each request
+    through the app)."""
     app = falcon.App(middleware=[RequestLog()] if web_log else [])
     app.set_error_serializer(serialize_error)
     app.add_error_handler(Exception, handle_unexpected)
@@ -99,7 +103,8 @@ def create_app(ctx: ApiContext, web_log: bool = False) -> falcon.App:
     app.add_route("/api/dns/stats", DnsStatsResource(ctx))
     app.add_route("/api/dns/config", DnsConfigResource(ctx))
     app.add_route("/api/flows/top", FlowsTopResource(ctx))
-    app.add_route("/api/dashboard/devices", DashboardDevicesResource(ctx))
+    dashboard_devices = DashboardDevicesResource(ctx)
+    app.add_route("/api/dashboard/devices", dashboard_devices)
     app.add_route("/api/dashboard/device", DashboardDeviceResource(ctx, devices))
     app.add_route("/api/dashboard/dns", DashboardDnsResource(ctx))
     app.add_route("/api/rpc", RpcResource(app))
@@ -108,4 +113,4 @@ def create_app(ctx: ApiContext, web_log: bool = False) -> falcon.App:
     web = WebResource()
     app.add_route("/", web)
     app.add_route("/{filename}", web)
-    return app
+    return app, {} if web_log else {"/api/dashboard/devices": dashboard_devices.quick_get}

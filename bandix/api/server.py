@@ -30,7 +30,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from urllib.parse import unquote_to_bytes
 
 log = logging.getLogger(__name__)
@@ -49,6 +49,9 @@ DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 WsgiApp = Callable[[dict, Callable], Iterable[bytes]]
+# A GET answered without the app: given the query string, a JSON body, or None
+# to leave the request to the app (which then also answers any error).
+QuickGet = Callable[[str], bytes | None]
 
 
 class BadRequest(Exception):
@@ -88,8 +91,9 @@ class ApiServer:
     """Binds at construction (so a busy port fails early), serves in a thread."""
 
     def __init__(self, app: WsgiApp, host: str, port: int, max_connections: int = MAX_CONNECTIONS,
-                 idle_timeout_s: float = IDLE_TIMEOUT_S) -> None:
+                 idle_timeout_s: float = IDLE_TIMEOUT_S, quick_get: Mapping[str, QuickGet] | None = None) -> None:
         self._app = app
+        self._quick_get = dict(quick_get or {})
         self._max_connections = max_connections
         self._idle_timeout_s = idle_timeout_s
         family, kind, proto, _name, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
@@ -295,7 +299,7 @@ class ApiServer:
         raise BadRequest(431, f"at most {MAX_HEADERS} header fields")
 
     def _respond(self, environ: dict, keep_alive: bool) -> bytes:
-        """Run the app; the whole response as bytes."""
+        """Run the quick answer or the app; the whole response as bytes."""
         started: list = []
 
         def start_response(status: str, headers: list[tuple[str, str]], exc_info=None) -> Callable:
@@ -305,13 +309,18 @@ class ApiServer:
             return lambda data: None  # the legacy write(): falcon never calls it
 
         try:
-            result = self._app(environ, start_response)
-            try:
-                body = b"".join(result)
-            finally:
-                close = getattr(result, "close", None)
-                if close is not None:
-                    close()
+            quick = self._quick_get.get(environ["PATH_INFO"]) if environ["REQUEST_METHOD"] == "GET" else None
+            body = quick(environ["QUERY_STRING"]) if quick is not None else None
+            if body is not None:
+                started[:] = ["200 OK", [("Content-Type", "application/json")]]
+            else:
+                result = self._app(environ, start_response)
+                try:
+                    body = b"".join(result)
+                finally:
+                    close = getattr(result, "close", None)
+                    if close is not None:
+                        close()
         except Exception:
             log.exception("the app failed on %s %s", environ["REQUEST_METHOD"], environ["PATH_INFO"])
             return self._error_response(500, "the server failed to answer this request")
