@@ -199,6 +199,36 @@ def test_head_204_and_a_failing_app(server):
     assert conn.getresponse().status == 200 and probe.calls == 4
 
 
+def test_quick_gets_are_answered_without_the_app_unless_they_decline(server):
+    asked = []
+
+    def quick(query: str) -> bytes | None:
+        asked.append(query)
+        if query == "boom":
+            raise RuntimeError("the quick answer fails on purpose")
+        return b'{"quick":1}' if query in ("", "known=1") else None
+
+    srv, probe = server(quick_get={"/q": quick})
+    conn = http.client.HTTPConnection(*srv.address)
+    for target in ("/q", "/q?known=1"):
+        conn.request("GET", target)
+        resp = conn.getresponse()
+        assert (resp.status, resp.read(), resp.getheader("Content-Type")) == (200, b'{"quick":1}', "application/json")
+        assert resp.getheader("Content-Length") == "11" and resp.getheader("Server") == "bandix"
+    assert probe.calls == 0
+    conn.request("GET", "/q?other=2")  # declined: the app answers (and would answer its errors)
+    resp = conn.getresponse()
+    assert resp.status == 200 and json.loads(resp.read())["QUERY_STRING"] == "other=2" and probe.calls == 1
+    conn.request("HEAD", "/q")  # GET only
+    conn.getresponse().read()
+    conn.request("GET", "/q?boom")
+    resp = conn.getresponse()
+    assert resp.status == 500 and json.loads(resp.read())["status"] == "error"
+    conn.request("GET", "/q")  # the connection goes on
+    assert conn.getresponse().read() == b'{"quick":1}'
+    assert asked == ["", "known=1", "other=2", "boom", ""] and probe.calls == 2
+
+
 def test_connections_are_bounded_and_idle_ones_time_out(server):
     srv, _ = server(max_connections=2, idle_timeout_s=1.0)
     idle = [socket.create_connection(srv.address, timeout=3) for _ in range(2)]

@@ -38,11 +38,11 @@ class DashboardDevicesResource:
     What moves every second (rates, totals, last seen) is one flat list of
     numbers in the same device order (the store's: the page sorts), taken from
     the store in one pass and sent as little-endian 64-bit integers in base64:
-    2,000 numbers as JSON text cost the daemon 0.3 ms of CPU a second, more
-    than the rest of a poll, and packed 0.04 ms (bench figure 3). Both parts are encoded once per change however many
-    pages poll, and while a page is polling, right after each reading in the
-    reading thread, while the devices are still in the CPU's caches: the
-    request then only sends bytes that are ready.
+    as JSON text, 2,000 numbers cost more CPU than all the rest of a poll.
+    Both parts are encoded once per change however many pages poll, and while
+    a page is polling, right after each reading in the reading thread, while
+    the devices are still in the CPU's caches: the request then only sends
+    bytes that are ready.
     """
 
     def __init__(self, ctx) -> None:

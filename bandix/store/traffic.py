@@ -279,10 +279,6 @@ class TrafficStore:
             dev = self._devices.get(mac)
             return _view(dev) if dev else None
 
-    def macs(self) -> list[str]:
-        with self._lock:
-            return list(self._devices)
-
     def live_numbers(self, confirmed: dict[str, int]) -> tuple[list[str], list[int]]:
         """Every device's MAC, and its LIVE_FIELDS in one flat list, both in the store's
         order (which only a device coming or going changes): what a devices table
