@@ -160,6 +160,21 @@ def test_live_numbers_in_store_order_with_a_later_confirmation():
     assert store.live_numbers({A: 1_500, B: 1_800})[1][7::8] == [1_800, 2_000]
 
 
+def test_live_numbers_asked_for_are_built_by_the_next_reading_exactly_as_asked():
+    store = TrafficStore(10, TINY, fresh_counters=True)  # longest retention: 10 s
+    confirmed: dict[str, int] = {}
+    store.update(100_000, 1.0, {A: counters(wrx=1)})
+    assert store.live_numbers(confirmed) == ([A], [0, 0, 0, 0, 1, 0, 0, 100_000])  # asked: the next reading builds
+    store.update(101_000, 2.0, {A: counters(wrx=5, packets=2), B: counters(ltx=7)})
+    assert store.live_numbers(confirmed) == ([A, B], [4, 0, 0, 0, 5, 0, 0, 101_000, 0, 0, 0, 7, 0, 0, 7, 101_000])
+    # Other confirmation times are taken at once, not the reading's.
+    assert store.live_numbers({B: 150_000})[1][7::8] == [101_000, 150_000]
+    # A device forgotten by the reading that built the numbers is not in them.
+    store.update(170_000, 71.0, {B: counters(ltx=8, packets=2)})
+    assert store.take_forgotten() == [A]
+    assert store.live_numbers(confirmed) == ([B], [0, 0, 0, 0, 0, 0, 8, 170_000])
+
+
 def test_listeners_run_after_each_reading_outside_the_lock_and_a_failing_one_stops_nothing():
     store = TrafficStore(10)
     seen = []
