@@ -15,7 +15,9 @@ need and refuses the rest with a clear status:
   a connection idle for IDLE_TIMEOUT_S is closed;
 - at most MAX_CONNECTIONS connections; one more gets 503 and is closed;
 - every answer carries Content-Length (bodies are joined: they are small),
-  HEAD answers carry none.
+  HEAD answers carry none;
+- a GET path may be answered without the app (`quick_get`): the dashboard's
+  once-a-second poll, where the framework would cost more than the answer.
 
 A connection's thread sleeps in recv() between requests, so an idle server
 wakes for nothing.
