@@ -115,9 +115,9 @@ class DashboardDevicesResource:
         return b"".join(parts)
 
     def quick_get(self, query: str) -> bytes | None:
-        """The answer to the page's own poll (no query, or `known=` a version) given by
-        the HTTP server without falcon, which costs more than the rest of a poll; any
-        other query is left to on_get."""
+        """The answer to the page's own poll (no query, or `known=` a version), given by
+        the HTTP server without falcon's work per request; any other query is left
+        to on_get, which also answers its errors."""
         if not query:
             return self.answer(None)
         if query.startswith("known=") and _VERSION_CHARS.issuperset(query[6:]):

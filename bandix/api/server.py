@@ -17,7 +17,8 @@ need and refuses the rest with a clear status:
 - every answer carries Content-Length (bodies are joined: they are small),
   HEAD answers carry none;
 - a GET path may be answered without the app (`quick_get`): the dashboard's
-  once-a-second poll, where the framework would cost more than the answer.
+  once-a-second poll, whose answer is ready bytes and costs less than the
+  framework's work per request.
 
 A connection's thread sleeps in recv() between requests, so an idle server
 wakes for nothing.

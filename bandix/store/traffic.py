@@ -155,6 +155,7 @@ class TrafficStore:
 
     def _new_device(self, mac: str, ts_ms: int) -> Device:
         dev = self._devices[mac] = Device(mac, Series(self.retention_seconds, self.levels), created_ms=ts_ms)
+        self._live_built = None  # built without it
         return dev
 
     def add_listener(self, listener: Callable[[], None]) -> None:
@@ -266,7 +267,7 @@ class TrafficStore:
         for mac in [m for m, d in self._devices.items()
                     if max(d.last_online_ms, d.created_ms) < ts_ms - self.forget_after_ms]:
             del self._devices[mac]
-            self._live_built = None
+            self._live_built = None  # built with it
             self._forgotten.append(mac)
             self._forgotten_unsaved.append(mac)
             log.info("forgot %s: not seen for longer than the longest history", mac)
