@@ -1,12 +1,15 @@
 """The HTTP API against its OpenAPI document, its error envelope, and bad input."""
 
+import base64
 import json
+import struct
 from pathlib import Path
 
 import jsonschema
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from bandix.store.traffic import LIVE_FIELDS
 from tests.bandixd import http_get
 
 OPENAPI = json.loads((Path(__file__).resolve().parents[1] / "bandix/api/openapi.json").read_text())
@@ -113,6 +116,17 @@ def test_prometheus_exposition_parses(vrouter, busy):
     assert all(ips[c.mac] == c.ipv4 for c in vrouter.clients)
     assert {s.labels["event"] for s in families["bandix_collector_events"].samples} >= {
         "device_table_full", "truncated_ip_header"}
+
+
+@pytest.mark.parametrize("devices", range(5))
+def test_the_packed_numbers_schema_takes_base64_of_any_device_count(devices):
+    # 64 bytes a device: base64 ends in "=" or "==" unless the count is a multiple of 3.
+    numbers = struct.pack(f"<{8 * devices}q", *range(8 * devices))
+    data = {"version": "ab12-1", "value_fields": list(LIVE_FIELDS), "values_i64": base64.b64encode(numbers).decode()}
+    validate({"status": "success", "data": data}, "DashboardDevicesResponse")
+    with pytest.raises(jsonschema.ValidationError):
+        validate({"status": "success", "data": {**data, "values_i64": data["values_i64"] + "="}},
+                 "DashboardDevicesResponse")
 
 
 def test_web_log_records_requests(busy):
