@@ -237,6 +237,7 @@ def test_devices_answer_sends_who_the_devices_are_only_when_that_changed(site):
     # That poll is answered by the HTTP server itself; any other query goes through falcon, alike.
     via_falcon = _devices_answer(site, first["version"] + "&unused=1")
     assert via_falcon.keys() == again.keys() and via_falcon["version"] == first["version"]
+    assert [d["mac"] for d in dashboard_devices(via_falcon, first)] == [d["mac"] for d in shown]
     # A binding and a limit in force change who a device is: the list comes again.
     c3 = vr.clients[2]
     rule = {"mac": c3.mac, "time_slot": {"start": "00:00", "end": "24:00", "days": [1, 2, 3, 4, 5, 6, 7]},

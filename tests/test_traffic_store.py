@@ -164,9 +164,12 @@ def test_live_numbers_asked_for_are_built_by_the_next_reading_exactly_as_asked()
     store = TrafficStore(10, TINY, fresh_counters=True)  # longest retention: 10 s
     confirmed: dict[str, int] = {}
     store.update(100_000, 1.0, {A: counters(wrx=1)})
-    assert store.live_numbers(confirmed) == ([A], [0, 0, 0, 0, 1, 0, 0, 100_000])  # asked: the next reading builds
+    cold = store.live_numbers(confirmed)  # not asked before this reading: built now; asks for the next
+    assert cold == ([A], [0, 0, 0, 0, 1, 0, 0, 100_000]) and store.live_numbers(confirmed)[1] is not cold[1]
     store.update(101_000, 2.0, {A: counters(wrx=5, packets=2), B: counters(ltx=7)})
-    assert store.live_numbers(confirmed) == ([A, B], [4, 0, 0, 0, 5, 0, 0, 101_000, 0, 0, 0, 7, 0, 0, 7, 101_000])
+    built = store.live_numbers(confirmed)
+    assert built == ([A, B], [4, 0, 0, 0, 5, 0, 0, 101_000, 0, 0, 0, 7, 0, 0, 7, 101_000])
+    assert store.live_numbers(confirmed)[1] is built[1]  # the reading's own list, handed out, not built again
     # Other confirmation times are taken at once, not the reading's.
     assert store.live_numbers({B: 150_000})[1][7::8] == [101_000, 150_000]
     # A device forgotten by the reading that built the numbers is not in them.

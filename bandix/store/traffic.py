@@ -295,7 +295,8 @@ class TrafficStore:
         refreshes every second. `confirmed` (mac → ms) is a later last-online time
         from elsewhere. Asking arms the next reading to build them too, right after
         it moved the counters, while they are in the CPU's caches: built later from
-        cold memory, they cost several times as much."""
+        cold memory, they cost several times as much. The lists may be shared with
+        other callers of the same reading: read them, do not change them."""
         with self._lock:
             self._live_asked = confirmed
             built = self._live_built
