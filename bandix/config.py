@@ -51,6 +51,10 @@ class Options:
     sni_ttl_cap_secs: int = 300
     flow_retention_days: int = 7
     flow_detail_hours: int = 24
+    ipfix_collector: tuple[str, int] | None = None
+    ipfix_active_timeout_secs: int = 60
+    ipfix_idle_timeout_secs: int = 15
+    ipfix_template_refresh_secs: int = 60
     enable_connection: bool = False
     connection_interval_seconds: int = 5
     connection_max_entries: int = 100_000
@@ -108,6 +112,24 @@ def _address(text: str) -> str:
         raise ValueError(f"{text!r} is not an IP address") from None
 
 
+def _collector(text: str) -> tuple[str, int]:
+    """'192.0.2.7:4739' or '[2001:db8::7]:4739' -> (address, port); ValueError otherwise."""
+    host, sep, port = text.strip().rpartition(":")
+    if not sep:
+        raise ValueError(f"{text!r} is not HOST:PORT (e.g. 192.0.2.7:4739 or [2001:db8::7]:4739)")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host:
+        raise ValueError(f"{text!r}: write an IPv6 collector in brackets, e.g. [2001:db8::7]:4739")
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError(f"{host!r} is not an IPv4 or IPv6 address (names are not resolved)") from None
+    if not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError(f"{port!r} is not a port (1..65535)")
+    return str(address), int(port)
+
+
 def _log_level(text: str) -> str:
     if text not in LOG_LEVELS:
         raise ValueError(f"{text!r} is not one of {', '.join(LOG_LEVELS)}")
@@ -159,6 +181,7 @@ _UCI: dict[str, tuple[str | None, Callable[[str], Any]]] = {
     "sni_ttl_cap_secs": ("sni_ttl_cap_secs", _int_range(1, 604800)),
     "flow_retention_days": ("flow_retention_days", _int_range(1, 3650)),
     "flow_detail_hours": ("flow_detail_hours", _int_range(1, 87600)),
+    "ipfix_collector": ("ipfix_collector", _collector),
     "enable_connection": ("connection_enabled", _bool),
     "connection_interval_seconds": ("connection_interval_seconds", _int_range(1, 3600)),
     "connection_max_entries": ("connection_max_entries", _int_range(100, 10_000_000)),
@@ -208,6 +231,8 @@ examples:
         count traffic to a VPN subnet as LAN, not WAN
   bandix --iface br-lan --enable-flows --data-dir /tmp/bandix
         where the traffic goes: flows by domain, for `bandix top-domain` and the API
+  bandix --iface br-lan --enable-flows --ipfix-collector 192.0.2.7:4739
+        flows also go out as IPFIX records to a collector (nfcapd -p 4739)
   bandix --config-dir /etc/config
         everything from `config bandix 'config'` in /etc/config/bandix (flags win)
 
@@ -274,6 +299,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="days of flow analytics kept (hourly flows, DNS, server names, health; default 7)")
     p.add_argument("--flow-detail-hours", type=_flag(_int_range(1, 87600)),
                    help="hours of per-minute 5-tuple flows kept, the bulk of the database (default 24)")
+    p.add_argument("--ipfix-collector", type=_flag(_collector), metavar="HOST:PORT",
+                   help="send flow records to this IPFIX collector over UDP (needs --enable-flows), "
+                   "e.g. 192.0.2.7:4739 or [2001:db8::7]:4739")
+    p.add_argument("--ipfix-active-timeout-secs", type=_flag(_int_range(1, 3600)),
+                   help="a flow still moving sends a record this often (default 60)")
+    p.add_argument("--ipfix-idle-timeout-secs", type=_flag(_int_range(1, 3600)),
+                   help="a flow without packets for this long sends its last record (default 15)")
+    p.add_argument("--ipfix-template-refresh-secs", type=_flag(_int_range(1, 86400)),
+                   help="how often the templates are sent again (default 60)")
     p.add_argument("--enable-connection", action="store_true", help="enable connection statistics")
     p.add_argument("--connection-interval-seconds", type=_flag(_int_range(1, 3600)),
                    help="how often the conntrack table is read (default 5)")

@@ -187,6 +187,9 @@ class Daemon:
         if o.enable_dns:
             self.dns.start()
             self._ctx.dns = self.dns
+        if o.ipfix_collector and not o.enable_flows:
+            raise FatalError("--ipfix-collector exports the flow table: add --enable-flows "
+                             "(UCI: option flows_enabled 1)")
         if o.enable_flows:
             self._start_flows()
         if o.enable_connection:
@@ -243,6 +246,12 @@ class Daemon:
                                    DomainCache(o.dns_ttl_cap_secs, o.sni_ttl_cap_secs), o.flow_map_size,
                                    o.flow_idle_timeout_secs, o.flush_interval_secs, iface_of,
                                    maps[layout.MAP_CONTROL])
+        if o.ipfix_collector:
+            from .export.exporter import IpfixExporter  # only when flows go out as IPFIX
+
+            self.flows.exporter = IpfixExporter(o.ipfix_collector, o.ipfix_active_timeout_secs,
+                                                o.ipfix_idle_timeout_secs, o.ipfix_template_refresh_secs)
+            log.info("flows: IPFIX records to %s:%d", *o.ipfix_collector)
         self.dns.listeners.append(self.flows.on_dns)
         self.flows.before_labels.append(self.dns.catch_up)
         self.dns.want("flows", True)
@@ -273,7 +282,8 @@ class Daemon:
                     "enable_connection", "web_log", "bpf_object",
                     "connection_interval_seconds", "connection_max_entries", "enable_flows",
                     "flush_interval_secs", "flow_idle_timeout_secs", "flow_map_size", "dns_ttl_cap_secs",
-                    "sni_ttl_cap_secs", "flow_retention_days", "flow_detail_hours")
+                    "sni_ttl_cap_secs", "flow_retention_days", "flow_detail_hours", "ipfix_collector",
+                    "ipfix_active_timeout_secs", "ipfix_idle_timeout_secs", "ipfix_template_refresh_secs")
 
     def reload(self) -> None:
         """SIGHUP: read the UCI file again; in-memory state is kept."""

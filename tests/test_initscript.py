@@ -277,6 +277,7 @@ def test_every_flag_is_a_restart_only_option_and_parses(tmp_path: Path) -> None:
               "dns_max_records": "50", "flows_enabled": "1", "flow_flush_interval_secs": "2",
               "flow_idle_timeout_secs": "60", "flow_map_size": "2048", "dns_ttl_cap_secs": "30",
               "sni_ttl_cap_secs": "40", "flow_retention_days": "3", "flow_detail_hours": "5",
+              "ipfix_collector": "192.0.2.7:4739",
               "connection_enabled": "1", "connection_interval_seconds": "9", "connection_max_entries": "500",
               "additional_subnets": "10.9.0.0/24", "leases_file": "/tmp/l"}
     assert set(values) == {option for option, _ in config._UCI.values()}

@@ -48,15 +48,16 @@ def test_device_counters_rates_and_limits(site):
     counters = families["bandix_device_bytes"]
     assert counters.type == "counter" and families["bandix_device_packets"].type == "counter"
     label_sets = {frozenset(s.labels) for s in counters.samples}
-    assert label_sets == {frozenset({"mac", "ip", "hostname", "zone", "direction"})}
+    assert label_sets == {frozenset({"mac", "zone", "direction"})}  # what changes (ip, hostname) is in info
     assert {s.labels["mac"] for s in counters.samples} == {c.mac for c in vr.clients}
     for c in vr.clients:  # idle since the pings: the two reads agree exactly
         for zone in ("lan", "wan"):
             for direction in ("rx", "tx"):
                 (s,) = samples(counters, mac=c.mac, zone=zone, direction=direction)
                 assert s.value == devices[c.mac][f"{zone}_{direction}_bytes"]
-                assert s.labels["ip"] == c.ipv4
-    assert samples(counters, mac=c3.mac)[0].labels["hostname"] == "Printer"
+    info = {s.labels["mac"]: s for s in families["bandix_device_info"].samples}
+    assert {mac: (s.labels["ip"], s.value) for mac, s in info.items()} == {c.mac: (c.ipv4, 1) for c in vr.clients}
+    assert info[c3.mac].labels["hostname"] == "Printer"
     assert families["bandix_device_rate_bytes"].type == "gauge"
     limits = families["bandix_device_rate_limit_bytes"]
     assert samples(limits, mac=c1.mac, direction="rx")[0].value == 125_000
@@ -74,19 +75,19 @@ def test_connections_dns_and_health(site):
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         families = scrape(daemon)
-        if samples(families["bandix_dns_response_time_ms"], quantile=None) and \
+        if samples(families["bandix_dns_response_time_seconds"], quantile=None) and \
                 families["bandix_dns_queries"].samples[0].value >= 1:
             break
         time.sleep(0.3)
     assert families["bandix_dns_queries"].samples[0].value == 1
     assert {s.labels["code"]: s.value for s in families["bandix_dns_responses"].samples} == {"Success": 1}
-    summary = families["bandix_dns_response_time_ms"]
+    summary = families["bandix_dns_response_time_seconds"]
     assert summary.type == "summary"
     record = next(r for r in daemon.get("/api/dns/queries")[1]["data"]["queries"] if not r["is_query"])
     by_name = {(s.name, s.labels.get("quantile")): s.value for s in summary.samples}
-    assert by_name[("bandix_dns_response_time_ms_count", None)] == 1
-    assert by_name[("bandix_dns_response_time_ms_sum", None)] == record["response_time_ms"]
-    assert by_name[("bandix_dns_response_time_ms", "0.5")] == record["response_time_ms"]
+    assert by_name[("bandix_dns_response_time_seconds_count", None)] == 1
+    assert by_name[("bandix_dns_response_time_seconds_sum", None)] == record["response_time_ms"] / 1000
+    assert by_name[("bandix_dns_response_time_seconds", "0.5")] == record["response_time_ms"] / 1000
 
     connections = families["bandix_connections"]
     assert {s.labels["state"] for s in connections.samples} == {

@@ -1,8 +1,15 @@
 """GET /metrics: Prometheus text exposition (version 0.0.4).
 
-Per device: byte and packet counters, rates and limits, labelled by mac, ip,
-hostname, zone and direction (rx: to the device, tx: from it); connection
-counts; DNS counters and a response-time summary; collector health.
+Per device: byte and packet counters, rates and limits, labelled by mac, zone
+and direction (rx: to the device, tx: from it); connection counts; DNS
+counters and a response-time summary; collector health.
+
+Series are keyed by what does not change: a device's MAC. Its address and
+name, which do change (DHCP, a renamed binding), are the labels of one
+`bandix_device_info` series per device, joined in queries with
+`* on(mac) group_left(ip, hostname)`: a new address ends one info series and
+starts another, never a whole set of counters. Every label value that can grow
+is bounded: MACs by the kernel's device tables, hostnames by HOSTNAME_MAX.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _SERIES = (("lan", "rx", 0), ("lan", "tx", 2), ("wan", "rx", 4), ("wan", "tx", 6))
 HEALTH_NAMES = {0: "device_table_full", 1: "truncated_ip_header", 2: "limit_drops", 3: "dns_lost",
                 4: "flows_added", 5: "flows_not_added", 6: "hello_lost"}
+HOSTNAME_MAX = 63  # characters of a hostname label (a DNS label's length); longer names are cut
 CONNECTION_STATES = ("tcp_connections", "udp_connections", "established_tcp", "time_wait_tcp", "close_wait_tcp")
 
 
@@ -55,21 +63,24 @@ class PrometheusResource:
 
     def render(self) -> str:
         ctx, e = self._ctx, Exposition()
+        e.family("bandix_device_info", "gauge", "1 per device: its IPv4 address and hostname now.")
         e.family("bandix_device_bytes_total", "counter", "L3 bytes counted per device on the LAN interface.")
         e.family("bandix_device_packets_total", "counter", "Packets counted per device on the LAN interface.")
         e.family("bandix_device_rate_bytes", "gauge", "Bytes per second over the last second.")
         e.family("bandix_device_rate_limit_bytes", "gauge", "WAN rate limit in force, bytes per second; 0: none.")
         e.family("bandix_device_last_seen_seconds", "gauge", "When the device last sent or received, Unix time.")
         for dev in sorted(ctx.store.devices(), key=lambda d: d.mac):
-            who = {"mac": dev.mac, "ip": ctx.neighbours.ipv4_of(dev.mac) or "", "hostname": ctx.hostnames.name(dev.mac)}
+            mac = dev.mac
+            e.add("bandix_device_info", 1, _labels(mac=mac, ip=ctx.neighbours.ipv4_of(mac) or "",
+                                                   hostname=ctx.hostnames.name(mac)[:HOSTNAME_MAX]))
             for k, (zone, direction, idx) in enumerate(_SERIES):
-                labels = _labels(**who, zone=zone, direction=direction)
+                labels = _labels(mac=mac, zone=zone, direction=direction)
                 e.add("bandix_device_bytes_total", dev.counters[idx], labels)
                 e.add("bandix_device_packets_total", dev.counters[idx + 1], labels)
                 e.add("bandix_device_rate_bytes", dev.rates[k], labels)
-            for direction, limit in zip(("rx", "tx"), ctx.limit_in_force(dev.mac), strict=True):
-                e.add("bandix_device_rate_limit_bytes", limit, _labels(**who, direction=direction))
-            e.add("bandix_device_last_seen_seconds", dev.last_online_ms / 1000, _labels(**who))
+            for direction, limit in zip(("rx", "tx"), ctx.limit_in_force(mac), strict=True):
+                e.add("bandix_device_rate_limit_bytes", limit, _labels(mac=mac, direction=direction))
+            e.add("bandix_device_last_seen_seconds", dev.last_online_ms / 1000, _labels(mac=mac))
         self._connections(e)
         self._dns(e)
         self._health(e)
@@ -85,10 +96,10 @@ class PrometheusResource:
         total = snap.total.as_json(snap.last_updated)
         for state in CONNECTION_STATES:
             e.add("bandix_connections", total[state], _labels(state=state))
-        for mac, (ip, counts) in sorted(snap.devices.items()):
+        for mac, (_ip, counts) in sorted(snap.devices.items()):
             values = counts.as_json(snap.last_updated)
             for state in CONNECTION_STATES:
-                e.add("bandix_device_connections", values[state], _labels(mac=mac, ip=ip, state=state))
+                e.add("bandix_device_connections", values[state], _labels(mac=mac, state=state))
 
     def _dns(self, e: Exposition) -> None:
         dns = self._ctx.dns
@@ -100,11 +111,11 @@ class PrometheusResource:
         for code, n in sorted(store.seen_responses.items()):
             e.add("bandix_dns_responses_total", n, _labels(code=code))
         stats = store.stats()
-        name = "bandix_dns_response_time_ms"
-        e.family(name, "summary", "Query to response, ms; quantiles over the kept records, sum and count since start.")
+        name = "bandix_dns_response_time_seconds"
+        e.family(name, "summary", "Query to response; quantiles over the kept records, sum and count since start.")
         for p, q in ((50, "0.5"), (90, "0.9"), (95, "0.95"), (99, "0.99")):
-            e.add(name, stats["response_time_percentiles"][f"p{p}"], _labels(quantile=q))
-        e.add(name, store.answer_ms_sum, suffix="_sum")
+            e.add(name, stats["response_time_percentiles"][f"p{p}"] / 1000, _labels(quantile=q))
+        e.add(name, store.answer_ms_sum / 1000, suffix="_sum")
         e.add(name, store.answered, suffix="_count")
         e.single("bandix_dns_malformed_packets_total", "counter", "DNS packets that did not decode.", store.malformed)
 
@@ -124,6 +135,13 @@ class PrometheusResource:
         e.family("bandix_hellos_total", "counter", "TLS/QUIC hellos read, by result.")
         e.add("bandix_hellos_total", flows.hellos_parsed, _labels(result="parsed"))
         e.add("bandix_hellos_total", flows.hellos_unparsed, _labels(result="unparsed"))
+        exporter = flows.exporter
+        if exporter is not None:
+            e.family("bandix_ipfix_records_total", "counter", "IPFIX data records exported, by whether the send worked.")
+            e.add("bandix_ipfix_records_total", exporter.records_sent, _labels(result="sent"))
+            e.add("bandix_ipfix_records_total", exporter.records_not_sent, _labels(result="not_sent"))
+            e.single("bandix_ipfix_flows_pending", "gauge", "Flow records waiting for their timeout.",
+                     len(exporter.pending))
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         resp.content_type = CONTENT_TYPE

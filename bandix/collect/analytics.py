@@ -59,6 +59,7 @@ class FlowAnalytics:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._quic = None  # quic.InitialAssembler, made on the first QUIC Initial
+        self.exporter = None  # export.exporter.IpfixExporter, when flows also go out as IPFIX
 
     # -- life ---------------------------------------------------------------
 
@@ -80,6 +81,8 @@ class FlowAnalytics:
             self.collect()
         except Exception:
             log.exception("the final flow collection failed")
+        if self.exporter is not None:
+            self.exporter.close()  # every pending record, before we go
         self._hellos.close()
         self.writer.close()
 
@@ -191,6 +194,8 @@ class FlowAnalytics:
             batch.add_flow(minute, self._iface_of(flow.mac), flow.mac, flow.direction, flow.proto, flow.src,
                            flow.sport, flow.dst, flow.dport, flow.label[2], flow.label[0], flow.label[1],
                            nbytes, npackets)
+        if self.exporter is not None:
+            self.exporter.update(moved, int(wall * 1000))
         with self._lock:
             dns, self._dns = self._dns, {}
             sni, self._sni = self._sni, Counter()

@@ -1,0 +1,1 @@
+"""Flows sent on to other systems (IPFIX collectors); imported only when configured."""
