@@ -10,10 +10,11 @@ BPF_CFLAGS := -O2 -g -Wall -Wextra -Werror -I$(ARCH_INCLUDE)
 BPF_OBJECTS := bpf/bandix.bpfel.o bpf/bandix.bpfeb.o
 
 # Build: clang, libbpf headers. Run: libbpf1, iproute2. Tests, demo and bench:
-# the virtual router's tools, real clients and servers, and a browser for the dashboard.
+# the virtual router's tools, real clients and servers, a browser for the dashboard, and the
+# fleet tools the tests feed: Prometheus (and promtool), nfdump's IPFIX collector nfcapd.
 APT_PACKAGES := clang llvm libbpf-dev libbpf1 bpftool iproute2 nftables iperf3 tcpdump \
 	iputils-ping bind9-dnsutils dnsperf dnsmasq-base curl openssl python3 python3-venv util-linux procps \
-	chromium fonts-dejavu-core
+	chromium fonts-dejavu-core prometheus nfdump
 
 .PHONY: setup deps venv bpf test demo bench lint clean ipk
 
