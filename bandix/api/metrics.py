@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import falcon
 
+from ..settings import HOSTNAME_MAX  # a binding's longest name; leases names are cut to it too
+
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # (zone, direction, index of bytes in the store's counters)
 _SERIES = (("lan", "rx", 0), ("lan", "tx", 2), ("wan", "rx", 4), ("wan", "tx", 6))
 HEALTH_NAMES = {0: "device_table_full", 1: "truncated_ip_header", 2: "limit_drops", 3: "dns_lost",
                 4: "flows_added", 5: "flows_not_added", 6: "hello_lost"}
-HOSTNAME_MAX = 63  # characters of a hostname label (a DNS label's length); longer names are cut
+
 CONNECTION_STATES = ("tcp_connections", "udp_connections", "established_tcp", "time_wait_tcp", "close_wait_tcp")
 
 
