@@ -140,6 +140,9 @@ class Daemon:
         if not (o.enable_traffic or o.enable_connection or o.enable_dns or o.enable_flows):
             raise FatalError("no monitoring module enabled: add --enable-traffic, --enable-dns, "
                              "--enable-flows and/or --enable-connection")
+        if o.ipfix_collector and not o.enable_flows:
+            raise FatalError("--ipfix-collector exports the flow table: add --enable-flows "
+                             "(UCI: option flows_enabled 1)")
         preflight.check_privileges()
         if self.needs_bpf:
             preflight.check_libbpf()
@@ -187,9 +190,6 @@ class Daemon:
         if o.enable_dns:
             self.dns.start()
             self._ctx.dns = self.dns
-        if o.ipfix_collector and not o.enable_flows:
-            raise FatalError("--ipfix-collector exports the flow table: add --enable-flows "
-                             "(UCI: option flows_enabled 1)")
         if o.enable_flows:
             self._start_flows()
         if o.enable_connection:

@@ -190,3 +190,60 @@ def test_a_collector_that_is_down_costs_only_a_counter(vrouter, bandix, tmp_path
     status, body = daemon.get("/api/flows/top?by=flow&lookback_minutes=5")
     assert status == 200 and body["data"]["rows"]
     assert "Traceback" not in daemon.log()
+
+
+def test_bad_collectors_are_refused_with_the_reason(tmp_path):
+    """Flags and UCI alike; a collector without the flow table is refused before anything is loaded."""
+    from bandix import config
+
+    for bad, reason in (("192.0.2.7", "is not HOST:PORT"), ("collector.example:4739", "not an IPv4 or IPv6"),
+                        ("2001:db8::7:4739", "in brackets"), ("192.0.2.7:0", "is not a port"),
+                        ("192.0.2.7:65536", "is not a port"), ("[2001:db8::7]:x", "is not a port")):
+        out = subprocess.run([sys.executable, "-m", "bandix", "--iface", "lo", "--enable-flows", "--config-dir",
+                              str(tmp_path), "--ipfix-collector", bad], cwd=ROOT, capture_output=True, text=True)
+        assert out.returncode == 2 and "--ipfix-collector" in out.stderr and reason in out.stderr, (bad, out.stderr)
+        (tmp_path / "bandix").write_text(f"config bandix 'config'\n\toption ipfix_collector '{bad}'\n")
+        try:
+            config.parse_args(["--iface", "lo", "--config-dir", str(tmp_path)])
+        except SystemExit as exc:
+            assert exc.code == 2
+        else:
+            raise AssertionError(bad)
+    (tmp_path / "bandix").unlink()
+    opts = config.parse_args(["--iface", "lo", "--config-dir", str(tmp_path),
+                              "--ipfix-collector", "[2001:DB8::7]:4739"])
+    assert opts.ipfix_collector == ("2001:db8::7", 4739)
+    out = subprocess.run([sys.executable, "-m", "bandix", "--iface", "lo", "--enable-traffic", "--config-dir",
+                          str(tmp_path), "--ipfix-collector", "192.0.2.7:4739"], cwd=ROOT, capture_output=True,
+                         text=True)
+    assert out.returncode == 2 and "add --enable-flows" in out.stderr, out.stderr
+    assert "bandix.export" not in subprocess.run(
+        [sys.executable, "-c", "import sys, bandix.daemon; print(sorted(sys.modules))"], cwd=ROOT,
+        capture_output=True, text=True, check=True).stdout  # imported only when a collector is set
+
+
+def test_messages_fit_a_datagram_and_number_their_records():
+    """Records of all four templates, domains up to the longest: every message at most MESSAGE_SIZE bytes,
+    the templates first, sequence numbers counting the records before each message."""
+    from bandix.collect.flows import Flow
+    from bandix.export import ipfix
+
+    records = []
+    for i in range(300):
+        v6, up = i % 3 == 0, i % 2 == 0
+        lan, peer = ("fd77::11", "2001:db8:100::10") if v6 else ("192.168.77.11", "198.51.100.10")
+        src, dst = (lan, peer) if up else (peer, lan)
+        flow = Flow("up" if up else "down", 17, src, 1000 + i, dst, 53, "02:bd:00:00:00:01",
+                    label=(1, "dns", "x" * (i % 300)))  # longer than MAX_DOMAIN from 255 on: cut
+        records.append(ipfix.encode_record(flow, i, 1, 1, 2))
+    out = list(ipfix.messages(records, 1_700_000_000, 2**32 - 5, 7, True))
+    assert all(len(m) <= ipfix.MESSAGE_SIZE for m, _ in out)
+    assert sum(n for _, n in out) == 300
+    sequences = [struct.unpack_from("!I", m, 8)[0] for m, _ in out]
+    expected = [(2**32 - 5 + sum(n for _, n in out[:k])) % 2**32 for k in range(len(out))]
+    assert sequences == expected
+    template_sets, decoded = decode_ipfix([m for m, _ in out])
+    assert template_sets == 1 and struct.unpack_from("!H", out[0][0], 16)[0] == 2
+    assert sorted(int.from_bytes(r[(0, 1)], "big") for r in decoded) == list(range(300))
+    assert max(len(r[(ENTERPRISE, DOMAIN_ELEMENT)]) for r in decoded) == ipfix.MAX_DOMAIN
+    assert list(ipfix.messages([], 0, 0, 7, False)) == []

@@ -139,7 +139,7 @@ class PrometheusResource:
         e.add("bandix_hellos_total", flows.hellos_unparsed, _labels(result="unparsed"))
         exporter = flows.exporter
         if exporter is not None:
-            e.family("bandix_ipfix_records_total", "counter", "IPFIX data records exported, by whether the send worked.")
+            e.family("bandix_ipfix_records_total", "counter", "IPFIX data records, by whether sending worked.")
             e.add("bandix_ipfix_records_total", exporter.records_sent, _labels(result="sent"))
             e.add("bandix_ipfix_records_total", exporter.records_not_sent, _labels(result="not_sent"))
             e.single("bandix_ipfix_flows_pending", "gauge", "Flow records waiting for their timeout.",

@@ -42,8 +42,9 @@ class IpfixExporter:
         family = socket.AF_INET6 if ":" in collector[0] else socket.AF_INET
         self._sock = socket.socket(family, socket.SOCK_DGRAM)
         self._sock.setblocking(False)
-        self._sock.connect(collector)  # UDP: sets the peer, sends nothing
         self.collector = collector
+        self._connected = False
+        self._connect()
         self.active_ms, self.idle_ms = active_timeout_s * 1000, idle_timeout_s * 1000
         self.template_refresh_s = template_refresh_s
         self.domain_id = domain_id
@@ -51,6 +52,16 @@ class IpfixExporter:
         self.records_sent = self.records_not_sent = self.messages_sent = 0
         self._sequence = 0
         self._templates_due = 0.0  # monotonic time; 0: with the first message
+
+    def _connect(self) -> bool:
+        """UDP: sets the peer and sends nothing, but fails without a route (the WAN not up yet): retried."""
+        if not self._connected:
+            try:
+                self._sock.connect(self.collector)
+                self._connected = True
+            except OSError:
+                pass
+        return self._connected
 
     def update(self, moved: list[tuple[Flow, int, int]], now_ms: int) -> None:
         """Add one read's deltas, then send what is due."""
@@ -75,10 +86,13 @@ class IpfixExporter:
         templates = time.monotonic() >= self._templates_due
         if not due and not templates:
             return
-        records = [ipfix.encode_record(ipfix.Record(
-            p.flow.direction, p.flow.proto, p.flow.src, p.flow.sport, p.flow.dst, p.flow.dport, p.flow.mac,
-            p.octets, p.packets, p.start_ms, p.end_ms, p.flow.label[2])) for p in due]
-        for message, count in ipfix.messages(records, int(time.time()), self._sequence, self.domain_id, templates):
+        if not self._connect():
+            self.records_not_sent += len(due)
+            self._sequence += len(due)
+            return
+        records = [ipfix.encode_record(p.flow, p.octets, p.packets, p.start_ms, p.end_ms) for p in due]
+        sent = ipfix.messages(records, int(time.time()), self._sequence, self.domain_id, templates)
+        for n, (message, count) in enumerate(sent):
             self._sequence += count
             try:
                 self._sock.send(message)
@@ -87,6 +101,5 @@ class IpfixExporter:
                 continue
             self.messages_sent += 1
             self.records_sent += count
-            if templates:
-                templates = False
+            if templates and n == 0:  # the templates went with it
                 self._templates_due = time.monotonic() + self.template_refresh_s

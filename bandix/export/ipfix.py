@@ -12,7 +12,8 @@ from __future__ import annotations
 import socket
 import struct
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+
+from ..collect.flows import Flow
 
 VERSION = 10
 TEMPLATE_SET_ID = 2
@@ -40,28 +41,6 @@ TEMPLATE_IDS = {(4, "up"): 256, (4, "down"): 257, (6, "up"): 258, (6, "down"): 2
 _FIXED = {4: struct.Struct("!4s4sHHBQQQQ6sB"), 6: struct.Struct("!16s16sHHBQQQQ6sB")}
 
 
-@dataclass(slots=True)
-class Record:
-    """One flow's counts over one export interval, in one direction."""
-
-    direction: str  # "up" or "down"
-    proto: int
-    src: str
-    sport: int
-    dst: str
-    dport: int
-    mac: str
-    octets: int
-    packets: int
-    start_ms: int
-    end_ms: int
-    domain: str
-
-    @property
-    def family(self) -> int:
-        return 6 if ":" in self.src else 4
-
-
 def _template(family: int, direction: str) -> bytes:
     fields = [*_ADDRESSES[family], *_MIDDLE, _MAC[direction], _FLOW_DIRECTION]
     out = struct.pack("!HH", TEMPLATE_IDS[(family, direction)], len(fields) + 1)
@@ -69,19 +48,19 @@ def _template(family: int, direction: str) -> bytes:
     return out + struct.pack("!HHI", 0x8000 | DOMAIN_ELEMENT, VARIABLE, ENTERPRISE)
 
 
-TEMPLATE_SET = b"".join(_template(f, d) for f, d in TEMPLATE_IDS)
-TEMPLATE_SET = SET_HEADER.pack(TEMPLATE_SET_ID, SET_HEADER.size + len(TEMPLATE_SET)) + TEMPLATE_SET
+_TEMPLATES = b"".join(_template(f, d) for f, d in TEMPLATE_IDS)
+TEMPLATE_SET = SET_HEADER.pack(TEMPLATE_SET_ID, SET_HEADER.size + len(_TEMPLATES)) + _TEMPLATES
 
 
-def encode_record(r: Record) -> tuple[int, bytes]:
-    """(template id, data record) of one record."""
-    family = r.family
-    af = socket.AF_INET6 if family == 6 else socket.AF_INET
-    domain = r.domain.encode("utf-8", "replace")[:MAX_DOMAIN]
-    fixed = _FIXED[family].pack(socket.inet_pton(af, r.src), socket.inet_pton(af, r.dst), r.sport, r.dport,
-                                r.proto, r.octets, r.packets, r.start_ms, r.end_ms, bytes.fromhex(r.mac.replace(":", "")),
-                                FLOW_DIRECTIONS[r.direction])
-    return TEMPLATE_IDS[(family, r.direction)], fixed + bytes([len(domain)]) + domain
+def encode_record(f: Flow, octets: int, packets: int, start_ms: int, end_ms: int) -> tuple[int, bytes]:
+    """(template id, data record) of one flow's counts over one export interval."""
+    family, af = (6, socket.AF_INET6) if ":" in f.src else (4, socket.AF_INET)
+    # Cut to the limit on a character boundary: the element stays valid UTF-8.
+    domain = f.label[2].encode("utf-8", "replace")[:MAX_DOMAIN].decode("utf-8", "ignore").encode()
+    mac = bytes.fromhex(f.mac.replace(":", ""))
+    fixed = _FIXED[family].pack(socket.inet_pton(af, f.src), socket.inet_pton(af, f.dst), f.sport, f.dport,
+                                f.proto, octets, packets, start_ms, end_ms, mac, FLOW_DIRECTIONS[f.direction])
+    return TEMPLATE_IDS[(family, f.direction)], fixed + bytes([len(domain)]) + domain
 
 
 def messages(records: Iterable[tuple[int, bytes]], export_time: int, sequence: int, domain_id: int,
