@@ -112,7 +112,7 @@ def test_prometheus_exposition_parses(vrouter, busy):
     assert families["bandix_device_bytes"].type == "counter"
     macs = {s.labels["mac"] for s in families["bandix_device_bytes"].samples}
     assert macs == {c.mac for c in vrouter.clients}
-    ips = {s.labels["mac"]: s.labels["ip"] for s in families["bandix_device_bytes"].samples}
+    ips = {s.labels["mac"]: s.labels["ip"] for s in families["bandix_device_info"].samples}
     assert all(ips[c.mac] == c.ipv4 for c in vrouter.clients)
     assert {s.labels["event"] for s in families["bandix_collector_events"].samples} >= {
         "device_table_full", "truncated_ip_header"}
