@@ -112,8 +112,10 @@ def _address(text: str) -> str:
         raise ValueError(f"{text!r} is not an IP address") from None
 
 
-def _collector(text: str) -> tuple[str, int]:
-    """'192.0.2.7:4739' or '[2001:db8::7]:4739' -> (address, port); ValueError otherwise."""
+def _collector(text: str) -> tuple[str, int] | None:
+    """'192.0.2.7:4739' or '[2001:db8::7]:4739' -> (address, port); '' -> None (no export)."""
+    if not text.strip():
+        return None
     host, sep, port = text.strip().rpartition(":")
     if not sep:
         raise ValueError(f"{text!r} is not HOST:PORT (e.g. 192.0.2.7:4739 or [2001:db8::7]:4739)")

@@ -213,6 +213,9 @@ def test_bad_collectors_are_refused_with_the_reason(tmp_path):
     opts = config.parse_args(["--iface", "lo", "--config-dir", str(tmp_path),
                               "--ipfix-collector", "[2001:DB8::7]:4739"])
     assert opts.ipfix_collector == ("2001:db8::7", 4739)
+    (tmp_path / "bandix").write_text("config bandix 'config'\n\toption ipfix_collector ''\n")  # as LuCI may leave it
+    assert config.parse_args(["--iface", "lo", "--config-dir", str(tmp_path)]).ipfix_collector is None
+    (tmp_path / "bandix").unlink()
     out = subprocess.run([sys.executable, "-m", "bandix", "--iface", "lo", "--enable-traffic", "--config-dir",
                           str(tmp_path), "--ipfix-collector", "192.0.2.7:4739"], cwd=ROOT, capture_output=True,
                          text=True)

@@ -7,7 +7,7 @@ counters and a response-time summary; collector health.
 Series are keyed by what does not change: a device's MAC. Its address and
 name, which do change (DHCP, a renamed binding), are the labels of one
 `bandix_device_info` series per device, joined in queries with
-`* on(mac) group_left(ip, hostname)`: a new address ends one info series and
+`* on(instance, mac) group_left(ip, hostname)`: a new address ends one info series and
 starts another, never a whole set of counters. Every label value that can grow
 is bounded: MACs by the kernel's device tables, hostnames by HOSTNAME_MAX.
 """
@@ -23,7 +23,6 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _SERIES = (("lan", "rx", 0), ("lan", "tx", 2), ("wan", "rx", 4), ("wan", "tx", 6))
 HEALTH_NAMES = {0: "device_table_full", 1: "truncated_ip_header", 2: "limit_drops", 3: "dns_lost",
                 4: "flows_added", 5: "flows_not_added", 6: "hello_lost"}
-
 CONNECTION_STATES = ("tcp_connections", "udp_connections", "established_tcp", "time_wait_tcp", "close_wait_tcp")
 
 
