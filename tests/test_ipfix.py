@@ -109,6 +109,7 @@ def test_nfdump_reads_back_the_flow_table(vrouter, bandix, tmp_path):
                            stderr=subprocess.STDOUT, text=True)
     inet.wait_listening(COLLECTOR_PORT, udp=True)
     data = tmp_path / "data"
+    began_ms = int(time.time() * 1000)
     daemon = bandix("--enable-flows", "--data-dir", str(data), "--ipfix-collector",
                     f"{vrouter.SERVER_V4}:{COLLECTOR_PORT}", "--ipfix-active-timeout-secs", "2",
                     "--ipfix-idle-timeout-secs", "2", "--ipfix-template-refresh-secs", "3")
@@ -119,6 +120,7 @@ def test_nfdump_reads_back_the_flow_table(vrouter, bandix, tmp_path):
     tcp_port = tcp["start"]["connected"][0]["local_port"]
     time.sleep(1)
     daemon.stop()  # the final read, and every pending record, go out before it exits
+    stopped_ms = int(time.time() * 1000)
     assert "Traceback" not in daemon.log()
     time.sleep(0.5)
     collector.terminate()  # nfcapd writes its file out on SIGTERM
@@ -161,6 +163,9 @@ def test_nfdump_reads_back_the_flow_table(vrouter, bandix, tmp_path):
     assert len(decoded) == len(records)
     domains = Counter()
     for rec in decoded:
+        start, end = (int.from_bytes(rec[(0, e)], "big") for e in (152, 153))  # flowStart/EndMilliseconds
+        # Read times: a record spans at most its active timeout (and the read that ends it).
+        assert began_ms <= start <= end <= stopped_ms and end - start <= 2000 + 1500, (start, end)
         if rec.get((0, 8)) == socket.inet_aton(c1.ipv4) and rec[(0, 7)] == struct.pack("!H", tcp_port):
             domains[rec[(ENTERPRISE, DOMAIN_ELEMENT)].decode()] += 1
     assert domains == {"alpha.test": per_tuple[up]}

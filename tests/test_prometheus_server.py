@@ -304,6 +304,10 @@ def test_every_dashboard_expression_parses_names_our_metrics_and_answers(scene, 
     dig(vr.clients[0], vr.SERVER_V4, "a.test")  # DNS counters start again with each daemon
     exprs = [(t, e) for t, e in dashboard_expressions() if not any(q in e for q in QUOTA_METRICS)]
     assert len(exprs) >= 15
+    board = json.loads(DASHBOARD.read_text())
+    for variable in board["templating"]["list"]:  # label_values(metric, label): Grafana's own function
+        metric, label = re.fullmatch(r"label_values\((\w+)(?:\{.*\})?, (\w+)\)", variable["definition"]).groups()
+        assert prometheus.api(f"label/{label}/values", **{"match[]": metric}), variable["name"]
     prometheus.wait_scrapes(5)  # rate() over $__rate_interval has its samples
     check_expressions(daemon, prometheus, exprs, tmp_path)
 
