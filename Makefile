@@ -15,6 +15,9 @@ BPF_OBJECTS := bpf/bandix.bpfel.o bpf/bandix.bpfeb.o
 APT_PACKAGES := clang llvm libbpf-dev libbpf1 bpftool iproute2 nftables iperf3 tcpdump \
 	iputils-ping bind9-dnsutils dnsperf dnsmasq-base curl openssl python3 python3-venv util-linux procps \
 	chromium fonts-dejavu-core prometheus nfdump
+# Debian starts these at install (Prometheus on every address); the tests run their own, so
+# when `deps` installs them it also stops and disables them (a user's own are left alone).
+TEST_ONLY_SERVICES := prometheus nfdump
 
 .PHONY: setup deps venv bpf test demo bench lint clean ipk
 
@@ -25,7 +28,10 @@ deps:
 		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed$$' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 		echo "installing: $$missing"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing || exit 1; \
+		installed=" $$(echo $$missing) "; \
+		for s in $(TEST_ONLY_SERVICES); do case "$$installed" in *" $$s "*) \
+			[ ! -d /run/systemd/system ] || systemctl disable --now $$s 2>/dev/null || true;; esac; done; \
 	fi
 
 venv: $(VENV)/.installed
