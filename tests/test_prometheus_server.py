@@ -55,10 +55,11 @@ class Prometheus:
         self.ns = vr.router
         self.dir = Path(tempfile.mkdtemp(prefix="bandix-prometheus-"))
         (self.dir / "prometheus.yml").write_text(PROMETHEUS_CONFIG)
-        self.proc = self.ns.popen(["prometheus", f"--config.file={self.dir / 'prometheus.yml'}",
-                                   f"--storage.tsdb.path={self.dir / 'data'}",
-                                   f"--web.listen-address=127.0.0.1:{PROMETHEUS_PORT}", "--log.level=warn"],
-                                  stdout=subprocess.DEVNULL, stderr=open(self.dir / "log", "wb"))
+        with open(self.dir / "log", "wb") as log:
+            self.proc = self.ns.popen(["prometheus", f"--config.file={self.dir / 'prometheus.yml'}",
+                                       f"--storage.tsdb.path={self.dir / 'data'}",
+                                       f"--web.listen-address=127.0.0.1:{PROMETHEUS_PORT}", "--log.level=warn"],
+                                      stdout=subprocess.DEVNULL, stderr=log)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
@@ -161,7 +162,7 @@ def test_stored_counters_equal_the_api_and_rate_matches_iperf3(scene):
     report = json.loads(client.communicate(timeout=30)[0])
     server.wait(10)
     ended = time.time()
-    # iperf3's own figure, as L3 bytes per second, beside rate() over its steady middle.
+    # iperf3's own figure, as L3 bytes per second, beside rate() over six steady seconds.
     received = report["end"]["sum"]
     iperf_rate = received["bytes"] / received["seconds"] * (UDP_PAYLOAD + L3_OVERHEAD) / UDP_PAYLOAD
     # Late in the flow: early on, the device's counter is near zero and rate() stops extrapolating there.
