@@ -21,12 +21,13 @@ import os
 import shutil
 import subprocess
 import tempfile
+import urllib.parse
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from bandix import uci
-from tests.luci.rpcd import OK, PERMISSION_DENIED, Rpcd, uhttpd_ubus
+from tests.luci.rpcd import OK, Rpcd, UciModule, section_values, uhttpd_ubus
 from tests.vrouter import NETNS_DIR, Netns
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -88,28 +89,23 @@ def router_root(path: Path, with_app: bool = True) -> Path:
 
 def uci_values(path: Path) -> dict:
     """`ubus call uci get {"config": ...}`'s values for one UCI file."""
-    out = {}
-    for index, s in enumerate(uci.load(path).sections if path.exists() else []):
-        name = s.name or f"cfg{index:02x}{abs(hash(s.type)) % 0x10000:04x}"
-        values: dict = {".name": name, ".type": s.type, ".anonymous": s.name is None, ".index": index}
-        for option in s.options():
-            statements = [st for st in s.body if isinstance(st, uci.Statement) and st.args[0] == option]
-            values[option] = s.get_list(option) if statements[0].keyword == "list" else s.get(option)
-        out[name] = values
-    return out
+    return section_values(uci.load(path))
 
 
 class Bridge:
     """The server, in a thread; .calls records every ubus call (object, method, params)."""
 
-    def __init__(self, ns: Netns, config_dir: Path, root: Path | None = None, user: str = "root") -> None:
+    def __init__(self, ns: Netns, config_dir: Path, root: Path | None = None, user: str = "root",
+                 on_config_change=None) -> None:
+        """on_config_change(package): procd's `service event config.change` (rpcd's uci apply sends it)."""
         self.ns, self.config_dir = ns, config_dir
         self.calls: list[tuple[str, str, dict]] = []
         self._tmp = None if root else tempfile.TemporaryDirectory(prefix="bandix-luci-root-")
         self.root = root or router_root(Path(self._tmp.name))
         self.rpcd = Rpcd(self.root, LOGINS, lambda path, argv, stdin: run_plugin(
             ns, config_dir, *argv, stdin=stdin, plugin=path))
-        self.rpcd.builtins.update({"uci": self._uci, "luci-rpc": self._luci_rpc,
+        self.uci = UciModule(self.rpcd, config_dir, on_config_change or (lambda package: None))
+        self.rpcd.builtins.update({"uci": self.uci, "luci-rpc": self._luci_rpc,
                                    "network.interface": lambda sid, m, a: (OK, {"interface": []}) if m == "dump"
                                    else (3, None),
                                    "network": lambda sid, m, a: (OK, None) if m == "get_proto_handlers" else (3, None)})
@@ -134,6 +130,8 @@ class Bridge:
                 self._send(404, "text/plain", b"not found")
 
             def do_POST(self) -> None:
+                if self.path.startswith("/cgi-bin/luci/admin/uci/"):
+                    return self._admin_uci(self.path.rsplit("/", 1)[1])
                 if self.path != "/ubus":
                     return self._send(404, "text/plain", b"not found")
                 try:
@@ -143,6 +141,24 @@ class Bridge:
                 if isinstance(msg, dict) and isinstance(msg.get("params"), list) and len(msg["params"]) >= 4:
                     bridge.calls.append((msg["params"][1], msg["params"][2], msg["params"][3]))
                 self._send(200, "application/json", json.dumps(uhttpd_ubus(bridge.rpcd, msg)).encode())
+
+            def _admin_uci(self, action: str) -> None:
+                """luci-base's admin/uci controller: apply_rollback and confirm call rpcd's uci
+                apply/confirm with the page's session (L.env.sessionid)."""
+                form = dict(p.split("=", 1) for p in self.rfile.read(int(self.headers["Content-Length"]))
+                            .decode().split("&") if "=" in p)
+                sid = urllib.parse.unquote(form.get("sid", ""))
+                bridge.calls.append(("admin/uci", action, {}))
+                if action in ("apply_rollback", "apply_unchecked"):
+                    status, _ = bridge.uci(sid, "apply", {"rollback": action == "apply_rollback", "timeout": 90})
+                    if status == 5:
+                        return self._send(204, "text/plain", b"")
+                    body = json.dumps({"token": sid[:16]}).encode()
+                    return self._send(200 if status == 0 else 500, "application/json", body)
+                if action == "confirm":
+                    status, _ = bridge.uci(sid, "confirm", {})
+                    return self._send(200 if status == 0 else 403, "application/json", b"{}")
+                self._send(404, "text/plain", b"not found")
 
             def _send(self, status: int, kind: str, body: bytes) -> None:
                 self.send_response(status)
@@ -174,15 +190,6 @@ class Bridge:
             if (base / rel).is_file():
                 return base / rel
         return None
-
-    def _uci(self, sid: str, method: str, args: dict) -> tuple[int, dict | None]:
-        """rpcd's uci module (uci.c): `get` after its own check of the config's read access."""
-        if method != "get":
-            return 3, None
-        config = args.get("config", "")
-        if not self.rpcd.access(sid, "uci", config, "read"):
-            return PERMISSION_DENIED, None
-        return OK, {"values": uci_values(self.config_dir / config)}
 
     def _luci_rpc(self, sid: str, method: str, args: dict) -> tuple[int, dict | None]:
         """luci-rpc (luci-base's rpcd plugin): the router namespace's links and neighbours."""

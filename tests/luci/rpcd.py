@@ -171,3 +171,127 @@ def uhttpd_ubus(rpcd: Rpcd, request: object) -> dict:
         return error(-32602, "Invalid parameters")
     status, data = rpcd.call(sid, obj, function, {**args, "ubus_rpc_session": sid})
     return {"jsonrpc": "2.0", "id": request.get("id"), "result": [status, data] if data else [status]}
+
+
+class UciModule:
+    """rpcd's uci object (openwrt/rpcd uci.c), on the points LuCI's forms use:
+
+    - every call checks the session's access to the config: read for get/changes, write
+      for set/add/delete (rpc_uci_read_access / rpc_uci_write_access: PERMISSION_DENIED);
+    - set/add/delete are staged per session (its savedir /var/run/rpcd/uci-<sid>), and `get`
+      of that session sees them; the file itself is untouched;
+    - apply {rollback, timeout}: every config this session staged is committed and gets a
+      config.change event for procd (rpc_uci_apply -> rpc_uci_trigger_event); with rollback
+      the old files come back after `timeout` s unless `confirm` comes first (rpc_uci_confirm);
+      nothing staged is UBUS_STATUS_NO_DATA.
+    """
+
+    def __init__(self, rpcd: Rpcd, config_dir: Path, on_change: Callable[[str], None]) -> None:
+        self.rpcd, self.config_dir, self.on_change = rpcd, config_dir, on_change
+        self.staged: dict[str, dict[str, list[tuple]]] = {}  # sid -> config -> ops
+        self._rollback: dict[str, str] | None = None
+        self._timer = None
+
+    def _file(self, sid: str, config: str):
+        from bandix import uci
+        f = uci.load(self.config_dir / config)
+        for op in self.staged.get(sid, {}).get(config, []):
+            if op[0] == "add":
+                _, type_, name, values = op
+                section = f.add(type_, name)
+                for k, v in values.items():
+                    section.set_list(k, list(v)) if isinstance(v, list) else section.set(k, str(v))
+            elif op[0] == "set":
+                _, section_name, values = op
+                section = section_by_name(f, section_name)
+                for k, v in (values.items() if section else ()):
+                    section.set_list(k, list(v)) if isinstance(v, list) else section.set(k, str(v))
+            elif op[0] == "delete":
+                _, section_name, options = op
+                section = section_by_name(f, section_name)
+                if section and options is None:
+                    f.remove(section)
+                elif section:
+                    for o in options:
+                        section.delete(o)
+        return f
+
+    def __call__(self, sid: str, method: str, args: dict) -> tuple[int, dict | None]:
+        from bandix import uci
+        config = args.get("config")
+        if method in ("get", "changes", "set", "add", "delete"):
+            if not isinstance(config, str) or not config.isidentifier():
+                return INVALID_ARGUMENT, None
+            perm = "read" if method in ("get", "changes") else "write"
+            if not self.rpcd.access(sid, "uci", config, perm):
+                return PERMISSION_DENIED, None
+        ops = self.staged.setdefault(sid, {})
+        if method == "get":
+            return OK, {"values": section_values(self._file(sid, config))}
+        if method == "changes":
+            return OK, {"changes": {c: [list(op) for op in o] for c, o in ops.items() if o}}
+        if method == "set":
+            ops.setdefault(config, []).append(("set", args.get("section"), args.get("values") or {}))
+            return OK, None
+        if method == "add":
+            ops.setdefault(config, []).append(("add", args.get("type"), args.get("name"), args.get("values") or {}))
+            return OK, {"section": f"new{len(ops[config])}"}
+        if method == "delete":
+            ops.setdefault(config, []).append(("delete", args.get("section"), args.get("options")))
+            return OK, None
+        if method == "apply":
+            changed = [c for c, o in ops.items() if o]
+            if not changed:
+                return NO_DATA, None
+            backup = {c: (self.config_dir / c).read_text() if (self.config_dir / c).exists() else "" for c in changed}
+            for c in changed:
+                uci.save(self.config_dir / c, self._file(sid, c))
+            self.staged[sid] = {}
+            if args.get("rollback"):
+                import threading
+                self._rollback = backup
+                self._timer = threading.Timer(int(args.get("timeout", 30)), self._roll_back)
+                self._timer.start()
+            for c in changed:
+                self.on_change(c)
+            return OK, None
+        if method == "confirm":
+            if self._timer is None:
+                return NO_DATA, None
+            self._timer.cancel()
+            self._timer, self._rollback = None, None
+            return OK, None
+        return METHOD_NOT_FOUND, None
+
+    def _roll_back(self) -> None:
+        for c, text in (self._rollback or {}).items():
+            (self.config_dir / c).write_text(text)
+            self.on_change(c)
+        self._rollback, self._timer = None, None
+
+
+def _anonymous_name(index: int, type_: str) -> str:
+    """uci's name for an anonymous section (cfg + index + a checksum of the type)."""
+    return f"cfg{index:02x}{sum(type_.encode()) % 0x10000:04x}"
+
+
+def section_by_name(f, name: str):
+    for index, s in enumerate(f.sections):
+        if (s.name or _anonymous_name(index, s.type)) == name:
+            return s
+    return None
+
+
+def section_values(f) -> dict:
+    """`uci get {config}`'s values: every section with .name, .type, .anonymous, .index, options
+    (lists as arrays)."""
+    from bandix import uci
+    out = {}
+    for index, s in enumerate(f.sections):
+        name = s.name or _anonymous_name(index, s.type)
+        values: dict = {".name": name, ".type": s.type, ".anonymous": s.name is None, ".index": index}
+        for option in s.options():
+            statements = [st for st in s.body if isinstance(st, uci.Statement) and st.args[0] == option]
+            values[option] = s.get_list(option) if statements[0].keyword == "list" else s.get(option)
+        out[name] = values
+    return out

@@ -35,6 +35,12 @@ var DeviceSelect = form.Value.extend({
 				return E('option', { 'value': name, 'selected': selected.indexOf(name) >= 0 ? '' : null }, [ name ]);
 			}));
 		});
+	},
+	formvalue: function(sid) {
+		var w = this.widget(sid);
+		if (!w) return null;
+		var values = Array.prototype.map.call(w.selectedOptions, function(o) { return o.value; });
+		return this.multiple ? values : (values[0] || '');
 	}
 });
 
