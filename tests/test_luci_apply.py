@@ -129,3 +129,19 @@ def test_port_and_interface_changes_restart_it_on_the_new_port_and_bridge(site, 
     command = first.config["command"]
     assert [command[i + 1] for i, a in enumerate(command) if a == "--iface"] == ["br-guest", "br-lan"]
     router.wait(lambda: any(b"attached to br-guest" in m for m in router.messages), 10, "attached to br-guest")
+
+
+def test_an_older_answer_never_replaces_a_newer_one(page):
+    """api.follow (the views' refresh cycle) in the browser with two requests answered out of
+    order, as when a DNS filter is typed while the last request still runs."""
+    shown = page.evaluate("""() => L.require('bandix.api').then(api => new Promise(done => {
+        const shown = [], answers = {};
+        let n = 0;
+        const load = () => new Promise(resolve => { answers[++n] = resolve; });
+        const refresh = api.follow(document.createElement('div'), 'first', load, d => shown.push(d), 3600);
+        refresh();            // asks with the old filter
+        refresh();            // asks with the new one
+        answers[2]('new filter');
+        setTimeout(() => { answers[1]('old filter'); setTimeout(() => done(shown), 50); }, 50);
+    }))""")
+    assert shown == ["first", "new filter"]

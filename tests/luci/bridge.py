@@ -27,7 +27,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from bandix import uci
-from tests.luci.rpcd import OK, Rpcd, UciModule, section_values, uhttpd_ubus
+from tests.luci.rpcd import OK, Rpcd, UciModule, uhttpd_ubus
 from tests.vrouter import NETNS_DIR, Netns
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -85,11 +85,6 @@ def router_root(path: Path, with_app: bool = True) -> Path:
     if with_app:
         install_app(path)
     return path
-
-
-def uci_values(path: Path) -> dict:
-    """`ubus call uci get {"config": ...}`'s values for one UCI file."""
-    return section_values(uci.load(path))
 
 
 class Bridge:
