@@ -137,7 +137,8 @@ config interface 'wan'
 	option proto 'dhcp'
 """
 
-DEFAULT_COMMAND = ["/usr/sbin/bandix", "--config-dir", "/etc/config", "--syslog", "--iface", "br-lan", "--data-dir", "/tmp/bandix",
+HEAD = ["/usr/sbin/bandix", "--config-dir", "/etc/config", "--syslog"]
+DEFAULT_COMMAND = [*HEAD, "--iface", "br-lan", "--data-dir", "/tmp/bandix",
                    "--port", "8686", "--listen", "127.0.0.1", "--enable-traffic", "--enable-flows",
                    "--flow-retention-days", "1", "--flow-detail-hours", "2", "--enable-connection"]
 # No reload_signal (procd would send it instead of restarting, instance.c instance_restart);
@@ -166,7 +167,8 @@ def run(tmp_path: Path, bandix_uci: str, network: str = NETWORK, init: Path = IN
     logger = standin / "bin" / "logger"  # not the host's syslog
     logger.write_text(f'#!/bin/sh\necho "$*" >> {standin / "logger.txt"}\n')
     logger.chmod(0o755)
-    env = {"PATH": f"{standin / 'bin'}:{os.environ['PATH']}", "PYTHON": sys.executable, "EXPORT_PY": str(standin / "export.py"),
+    env = {"PATH": f"{standin / 'bin'}:{os.environ['PATH']}", "PYTHON": sys.executable,
+           "EXPORT_PY": str(standin / "export.py"),
            "REPO": str(REPO), "UCI_CONFIG_DIR": str(etc), "PROCD_LOG": str(log), "STANDIN": str(standin),
            "INIT": str(init), "IPKG_INSTROOT": str(root)}
     result = subprocess.run(["/bin/sh", "-c", DRIVER], env=env, capture_output=True, text=True, timeout=60)
@@ -209,7 +211,7 @@ def test_default_config(tmp_path: Path) -> None:
 def test_several_interfaces_as_list_or_option(tmp_path: Path, ifaces: str) -> None:
     """`uci add_list` and `uci set bandix.config.iface='a b'` give the same flags and triggers."""
     out = run(tmp_path, f"config bandix 'config'\n{ifaces}")
-    assert out["command"] == ["/usr/sbin/bandix", "--config-dir", "/etc/config", "--syslog", "--iface", "br-lan",
+    assert out["command"] == [*HEAD, "--iface", "br-lan",
                               "--iface", "br-guest", "--data-dir", "/tmp/bandix"]
     assert out["triggers"] == [["procd_add_reload_trigger", "bandix"],
                                ["procd_add_reload_interface_trigger", "lan"],
@@ -223,7 +225,7 @@ def test_modules_off_and_reloadable_options_are_not_flags(tmp_path: Path) -> Non
                         "\toption connection_enabled 'no'\n\toption log_level 'debug'\n"
                         "\tlist additional_subnets '10.8.0.0/24'\n\toption leases_file '/tmp/x.leases'\n"
                         "\toption dns_max_records '500'\n")
-    assert out["command"] == ["/usr/sbin/bandix", "--config-dir", "/etc/config", "--syslog", "--iface", "br-lan",
+    assert out["command"] == [*HEAD, "--iface", "br-lan",
                               "--data-dir", "/tmp/bandix"]
 
 
@@ -234,7 +236,7 @@ def test_persistence_and_keep_file(tmp_path: Path, data_dir: str, kept: str | No
     """A data dir on flash is listed in /lib/upgrade/keep.d/bandix for sysupgrade; tmpfs and disks are not."""
     out = run(tmp_path, f"config bandix 'config'\n\tlist iface 'br-lan'\n\toption data_dir '{data_dir}'\n"
                         "\toption traffic_persist_history '1'\n\toption traffic_flush_interval_seconds '3600'\n")
-    assert out["command"] == ["/usr/sbin/bandix", "--config-dir", "/etc/config", "--syslog", "--iface", "br-lan",
+    assert out["command"] == [*HEAD, "--iface", "br-lan",
                               "--data-dir", data_dir, "--traffic-flush-interval-seconds", "3600",
                               "--traffic-persist-history"]
     assert out["keep"] == KEEP_HEADER + (f"{kept}\n" if kept else "")
@@ -253,7 +255,7 @@ def test_odd_values_stay_single_arguments(tmp_path: Path) -> None:
     out = run(tmp_path, "config bandix 'config'\n\tlist iface 'br-lan'\n"
                         "\toption data_dir '/srv/my dir/it'\\''s $HOME'\n\toption port ' 8080'\n"
                         "\toption web_log 'yes'\n\toption traffic_enabled 'maybe'\n\toption tc_priority '7'\n")
-    assert out["command"] == ["/usr/sbin/bandix", "--config-dir", "/etc/config", "--syslog", "--iface", "br-lan",
+    assert out["command"] == [*HEAD, "--iface", "br-lan",
                               "--data-dir", "/srv/my dir/it's $HOME", "--port", " 8080", "--tc-priority", "7",
                               "--web-log"]
 
@@ -298,7 +300,8 @@ def test_every_flag_is_a_restart_only_option_and_parses(tmp_path: Path) -> None:
     assert parsed["syslog"] == "/dev/log"
     uci_file = uci.parse(text)
     from_file = config.from_uci(uci_file.named("config"), Path("bandix"))
-    assert {k: v for k, v in parsed.items() if k not in ("config_dir", "syslog")} == {k: from_file[k] for k in restart_only_in_uci}
+    flags = {k: v for k, v in parsed.items() if k not in ("config_dir", "syslog")}
+    assert flags == {k: from_file[k] for k in restart_only_in_uci}
 
 
 def test_a_keep_file_that_cannot_be_written_does_not_stop_bandix(tmp_path: Path) -> None:

@@ -66,6 +66,11 @@ def new_row(pg, section: str):
     return row
 
 
+def refused(pg, message: str) -> None:
+    """The form's save error, as LuCI shows it."""
+    pg.locator(".alert-message", has_text=message).wait_for(timeout=5000)
+
+
 def save_apply(pg) -> float:
     pg.click(".cbi-page-actions .cbi-button-apply")
     return time.monotonic()
@@ -89,12 +94,10 @@ def test_save_and_apply_reaches_the_running_daemon_within_5_s(site, page):
     binding.locator("td[data-name=hostname] input").fill("TV:living")
     # What the daemon refuses, the form refuses: nothing is staged, written or applied.
     save_apply(pg)
-    pg.locator(".alert-message", has_text='Option "To" contains an invalid input value. Must differ from the start').wait_for(
-        timeout=5000)
+    refused(pg, 'Option "To" contains an invalid input value. Must differ from the start')
     limit.locator("td[data-name=end] input").fill("20:00")
     save_apply(pg)
-    pg.locator(".alert-message", has_text='Option "Name" contains an invalid input value. May hold letters, digits').wait_for(
-        timeout=5000)
+    refused(pg, 'Option "Name" contains an invalid input value. May hold letters, digits')
     assert (router.config / "bandix").read_text() == before
     assert ("admin/uci", "apply_rollback", {}) not in bridge.calls
     binding.locator("td[data-name=hostname] input").fill("Living room TV")

@@ -21,12 +21,11 @@ import os
 import shutil
 import subprocess
 import tempfile
-import urllib.parse
 import threading
+import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from bandix import uci
 from tests.luci.rpcd import OK, Rpcd, UciModule, uhttpd_ubus
 from tests.vrouter import NETNS_DIR, Netns
 

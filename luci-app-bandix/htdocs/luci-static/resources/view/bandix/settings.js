@@ -52,7 +52,8 @@ function validHostname(section_id, value) {
 		return _('Must not start or end with spaces');
 	if (value.length > 64)
 		return _('At most 64 characters');
-	if (!/^[\p{L}\p{N}_ .'()&+@#-]+$/u.test(value))
+	/* Python's \w is any letter or digit: outside ASCII, only spacing characters are refused here. */
+	if (/[^\S ]/.test(value) || !/^(?:[A-Za-z0-9_ .'()&+@#-]|[\u0080-\uffff])+$/.test(value))
 		return _('May hold letters, digits, spaces and . \' ( ) & + @ # - _ only');
 	return true;
 }
