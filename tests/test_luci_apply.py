@@ -102,16 +102,7 @@ def test_save_and_apply_reaches_the_running_daemon_within_5_s(site, page):
     assert ("admin/uci", "apply_rollback", {}) not in bridge.calls
     binding.locator("td[data-name=hostname] input").fill("Living room TV")
     router.syslog()
-    clicked = save_apply(pg)
-
-    def applied() -> bool:
-        limits = router.get("/api/traffic/limits/schedule")[1]["data"]["limits"]
-        names = router.get("/api/traffic/bindings")[1]["data"]["bindings"]
-        return bool(limits) and {"mac": MAC, "hostname": "Living room TV"} in names
-    router.wait(applied, 5, "the limit and the name")
-    logs: list[bytes] = []
-    router.wait(lambda: logs.extend(router.syslog()) or any(b"log level debug" in m for m in logs),
-                max(0.1, 5 - (time.monotonic() - clicked)), "the debug level")
+    router.wait_applied(MAC, "Living room TV", save_apply(pg))
     assert router.get("/api/traffic/limits/schedule")[1]["data"]["limits"] == [{
         "mac": MAC, "time_slot": {"start": "08:00", "end": "20:00", "days": [1, 2, 3, 4, 5, 6, 7]},
         "wan_rx_rate_limit": 125000, "wan_tx_rate_limit": 0}]

@@ -127,6 +127,18 @@ class Router:
             except OSError:
                 return
 
+    def wait_applied(self, mac: str, hostname: str, since: float) -> list[bytes]:
+        """Within 5 s of `since`: the daemon has a limit, the name of mac and logs at debug; the log lines."""
+        def applied() -> bool:
+            limits = self.get("/api/traffic/limits/schedule")[1]["data"]["limits"]
+            names = self.get("/api/traffic/bindings")[1]["data"]["bindings"]
+            return bool(limits) and {"mac": mac, "hostname": hostname} in names
+        self.wait(applied, 5 - (time.monotonic() - since), "the limit and the name")
+        logs: list[bytes] = []
+        self.wait(lambda: logs.extend(self.syslog()) or any(b"log level debug" in m for m in logs),
+                  max(0.0, 5 - (time.monotonic() - since)), "the debug level")
+        return logs
+
     def syslog(self) -> list[bytes]:
         """The messages received since the last call."""
         out, self.messages[:] = list(self.messages), []
@@ -181,15 +193,7 @@ config binding
 """)
     started = time.monotonic()
     assert router.procd.reload_config(router.config, uci_show) == ["bandix"]
-
-    def applied() -> bool:
-        limits = router.get("/api/traffic/limits/schedule")[1]["data"]["limits"]
-        names = router.get("/api/traffic/bindings")[1]["data"]["bindings"]
-        return bool(limits) and {"mac": mac, "hostname": "Living room TV"} in names
-    router.wait(applied, 5, "the limit and the name")
-    logs: list[bytes] = []
-    router.wait(lambda: logs.extend(router.syslog()) or any(b"log level debug" in m for m in logs), 5 -
-                (time.monotonic() - started) + 0.5, "a debug line")
+    logs = router.wait_applied(mac, "Living room TV", started)
     assert router.get("/api/traffic/limits/schedule")[1]["data"]["limits"] == [{
         "mac": mac, "time_slot": {"start": "08:00", "end": "20:00", "days": [1, 2]},
         "wan_rx_rate_limit": 125000, "wan_tx_rate_limit": 0}]
