@@ -272,6 +272,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="API address (default 127.0.0.1; LuCI reaches it through rpcd)")
     p.add_argument("--data-dir", help="data directory (default bandix-data)")
     p.add_argument("--log-level", type=_flag(_log_level), help="trace, debug, info, warn or error (default info)")
+    p.add_argument("--syslog", nargs="?", const="/dev/log", metavar="SOCKET",
+                   help="log to syslog (default socket /dev/log; the OpenWrt init script sets it) "
+                   "with its priorities and no timestamp of its own, instead of stderr")
     p.add_argument("--tc-priority", type=_flag(_int_range(0, 65535)),
                    help="TC filter priority, lower runs first; 0 lets the kernel choose (default 0)")
     p.add_argument("--web-log", action="store_true", help="log every API request")

@@ -36,6 +36,7 @@ from .errors import FatalError
 from .instance import InstanceLocks
 from .limiter import Limiter
 from .localtime import setup_timezone
+from .logs import set_log_level
 from .settings import Settings
 from .store.analytics import AnalyticsWriter
 from .store.database import DatabaseUnavailable
@@ -297,7 +298,8 @@ class Daemon:
         for name in self.RESTART_ONLY:
             if getattr(new, name) != getattr(self.opts, name):
                 log.warning("%s changed in %s: it takes effect at the next restart", name, path)
-        logging.getLogger().setLevel(config.LOG_LEVEL_NUMBERS[new.log_level])
+        set_log_level(new.log_level)
+        log.debug("log level %s", new.log_level)
         self.prefixes.set_additional(new.additional_subnets)
         self.hostnames.leases_file = Path(new.leases_file)
         setup_timezone(Path(new.config_dir), self._inherited_tz)

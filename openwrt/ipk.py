@@ -94,7 +94,7 @@ def build_luci(out: Path, work: Path, epoch: int) -> Path | None:
     pkg_fields = {"DEPENDS": mk.var("LUCI_DEPENDS", ""), "SECTION": "luci", "TITLE": title}
     fields = _fields(mk, LUCI_APP, version, mk.var("LUCI_PKGARCH", "all"), f"feeds/{FEED}/{LUCI_APP}", epoch,
                      pkg_fields)
-    control.write(pkg_dir, fields, mk.var("LUCI_DESCRIPTION", title), [], luci_pkg.postinst_pkg(app_dir))
+    control.write(pkg_dir, fields, mk.var("LUCI_DESCRIPTION", title), [], luci_pkg.postinst_pkg(app_dir, mk, LUCI_APP))
     return archive.build(pkg_dir, out, epoch)
 
 

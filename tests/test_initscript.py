@@ -137,14 +137,17 @@ config interface 'wan'
 	option proto 'dhcp'
 """
 
-DEFAULT_COMMAND = ["/usr/sbin/bandix", "--config-dir", "/etc/config", "--iface", "br-lan", "--data-dir", "/tmp/bandix",
+HEAD = ["/usr/sbin/bandix", "--config-dir", "/etc/config", "--syslog"]
+DEFAULT_COMMAND = [*HEAD, "--iface", "br-lan", "--data-dir", "/tmp/bandix",
                    "--port", "8686", "--listen", "127.0.0.1", "--enable-traffic", "--enable-flows",
                    "--flow-retention-days", "1", "--flow-detail-hours", "2", "--enable-connection"]
-PARAMS = [["procd_set_param", "reload_signal", "HUP"], ["procd_set_param", "respawn"],
-          ["procd_set_param", "stdout", "1"], ["procd_set_param", "stderr", "1"]]
+# No reload_signal (procd would send it instead of restarting, instance.c instance_restart);
+# stdout is not logged, stderr is (daemon.err, for what Python prints when it fails).
+PARAMS = [["procd_set_param", "respawn"], ["procd_set_param", "stderr", "1"]]
 
 
-def run(tmp_path: Path, bandix_uci: str, network: str = NETWORK, init: Path = INIT) -> dict:
+def run(tmp_path: Path, bandix_uci: str, network: str = NETWORK, init: Path = INIT,
+        keep_header: bool = True) -> dict:
     """Run the init script; returns the instance's command, its other params, the triggers,
     start_service's status, stderr and the keep.d file."""
     standin, etc, root = tmp_path / "standin", tmp_path / "config", tmp_path / "root"
@@ -157,9 +160,15 @@ def run(tmp_path: Path, bandix_uci: str, network: str = NETWORK, init: Path = IN
     (etc / "network").write_text(network)
     keep = root / "lib/upgrade/keep.d/bandix"
     keep.parent.mkdir(parents=True, exist_ok=True)
-    keep.write_text(KEEP_HEADER)
+    if keep_header:
+        keep.write_text(KEEP_HEADER)
     log = standin / "procd.log"
-    env = {"PATH": os.environ["PATH"], "PYTHON": sys.executable, "EXPORT_PY": str(standin / "export.py"),
+    (standin / "bin").mkdir(exist_ok=True)
+    logger = standin / "bin" / "logger"  # not the host's syslog
+    logger.write_text(f'#!/bin/sh\necho "$*" >> {standin / "logger.txt"}\n')
+    logger.chmod(0o755)
+    env = {"PATH": f"{standin / 'bin'}:{os.environ['PATH']}", "PYTHON": sys.executable,
+           "EXPORT_PY": str(standin / "export.py"),
            "REPO": str(REPO), "UCI_CONFIG_DIR": str(etc), "PROCD_LOG": str(log), "STANDIN": str(standin),
            "INIT": str(init), "IPKG_INSTROOT": str(root)}
     result = subprocess.run(["/bin/sh", "-c", DRIVER], env=env, capture_output=True, text=True, timeout=60)
@@ -177,7 +186,8 @@ def run(tmp_path: Path, bandix_uci: str, network: str = NETWORK, init: Path = IN
     opened = [c[0] for c in calls if c[0] in ("procd_open_instance", "procd_close_instance")]
     return {"command": command, "params": params, "triggers": triggers, "instances": opened,
             "status": (standin / "status").read_text().strip(), "stderr": result.stderr,
-            "keep": keep.read_text()}
+            "keep": keep.read_text() if keep.is_file() else None,
+            "logger": (standin / "logger.txt").read_text() if (standin / "logger.txt").exists() else ""}
 
 
 def default_config() -> str:
@@ -201,7 +211,7 @@ def test_default_config(tmp_path: Path) -> None:
 def test_several_interfaces_as_list_or_option(tmp_path: Path, ifaces: str) -> None:
     """`uci add_list` and `uci set bandix.config.iface='a b'` give the same flags and triggers."""
     out = run(tmp_path, f"config bandix 'config'\n{ifaces}")
-    assert out["command"] == ["/usr/sbin/bandix", "--config-dir", "/etc/config", "--iface", "br-lan",
+    assert out["command"] == [*HEAD, "--iface", "br-lan",
                               "--iface", "br-guest", "--data-dir", "/tmp/bandix"]
     assert out["triggers"] == [["procd_add_reload_trigger", "bandix"],
                                ["procd_add_reload_interface_trigger", "lan"],
@@ -215,7 +225,7 @@ def test_modules_off_and_reloadable_options_are_not_flags(tmp_path: Path) -> Non
                         "\toption connection_enabled 'no'\n\toption log_level 'debug'\n"
                         "\tlist additional_subnets '10.8.0.0/24'\n\toption leases_file '/tmp/x.leases'\n"
                         "\toption dns_max_records '500'\n")
-    assert out["command"] == ["/usr/sbin/bandix", "--config-dir", "/etc/config", "--iface", "br-lan",
+    assert out["command"] == [*HEAD, "--iface", "br-lan",
                               "--data-dir", "/tmp/bandix"]
 
 
@@ -226,7 +236,7 @@ def test_persistence_and_keep_file(tmp_path: Path, data_dir: str, kept: str | No
     """A data dir on flash is listed in /lib/upgrade/keep.d/bandix for sysupgrade; tmpfs and disks are not."""
     out = run(tmp_path, f"config bandix 'config'\n\tlist iface 'br-lan'\n\toption data_dir '{data_dir}'\n"
                         "\toption traffic_persist_history '1'\n\toption traffic_flush_interval_seconds '3600'\n")
-    assert out["command"] == ["/usr/sbin/bandix", "--config-dir", "/etc/config", "--iface", "br-lan",
+    assert out["command"] == [*HEAD, "--iface", "br-lan",
                               "--data-dir", data_dir, "--traffic-flush-interval-seconds", "3600",
                               "--traffic-persist-history"]
     assert out["keep"] == KEEP_HEADER + (f"{kept}\n" if kept else "")
@@ -245,7 +255,7 @@ def test_odd_values_stay_single_arguments(tmp_path: Path) -> None:
     out = run(tmp_path, "config bandix 'config'\n\tlist iface 'br-lan'\n"
                         "\toption data_dir '/srv/my dir/it'\\''s $HOME'\n\toption port ' 8080'\n"
                         "\toption web_log 'yes'\n\toption traffic_enabled 'maybe'\n\toption tc_priority '7'\n")
-    assert out["command"] == ["/usr/sbin/bandix", "--config-dir", "/etc/config", "--iface", "br-lan",
+    assert out["command"] == [*HEAD, "--iface", "br-lan",
                               "--data-dir", "/srv/my dir/it's $HOME", "--port", " 8080", "--tc-priority", "7",
                               "--web-log"]
 
@@ -256,7 +266,9 @@ def test_disabled_or_without_interface_starts_nothing(tmp_path: Path) -> None:
     assert (off["instances"], off["status"]) == ([], "start_service=0")
     (tmp_path / "x").mkdir()
     none = run(tmp_path / "x", "config bandix 'config'\n\toption port '8686'\n")
-    assert (none["instances"], none["status"]) == ([], "start_service=1")
+    # start_service returns 0: rc.common closes the service either way (rc_procd), and the
+    # config trigger is registered so that setting an interface later starts bandix.
+    assert (none["instances"], none["status"]) == ([], "start_service=0")
     assert "uci add_list bandix.config.iface=br-lan" in none["stderr"]
     assert none["triggers"] == [["procd_add_reload_trigger", "bandix"]]
 
@@ -285,7 +297,31 @@ def test_every_flag_is_a_restart_only_option_and_parses(tmp_path: Path) -> None:
     out = run(tmp_path, text)
     parsed = vars(config.build_parser().parse_args(out["command"][1:]))
     restart_only_in_uci = {name for name in Daemon.RESTART_ONLY if config._UCI.get(name, (None,))[0]}
-    assert set(parsed) == restart_only_in_uci | {"config_dir"}
+    assert set(parsed) == restart_only_in_uci | {"config_dir", "syslog"}
+    assert parsed["syslog"] == "/dev/log"
     uci_file = uci.parse(text)
     from_file = config.from_uci(uci_file.named("config"), Path("bandix"))
-    assert {k: v for k, v in parsed.items() if k != "config_dir"} == {k: from_file[k] for k in restart_only_in_uci}
+    flags = {k: v for k, v in parsed.items() if k not in ("config_dir", "syslog")}
+    assert flags == {k: from_file[k] for k in restart_only_in_uci}
+
+
+def test_a_keep_file_that_cannot_be_written_does_not_stop_bandix(tmp_path: Path) -> None:
+    """A full overlay: the keep.d line cannot be written; the instance is still sent, status 0."""
+    keep_dir = tmp_path / "root/lib/upgrade/keep.d"
+    keep_dir.mkdir(parents=True)
+    (keep_dir / "bandix").mkdir()  # writing the file fails, as on a full or read-only overlay
+    out = run(tmp_path, "config bandix 'config'\n\tlist iface 'br-lan'\n\toption data_dir '/etc/bandix'\n",
+              keep_header=False)
+    assert out["instances"] == ["procd_open_instance", "procd_close_instance"]
+    assert out["status"] == "start_service=0"
+    assert "is not kept by sysupgrade" in out["logger"]
+
+
+def test_reload_service_restarts_through_start_then_signals() -> None:
+    """rc.common's reload calls reload_service: `start` (procd compares the instance) then
+    procd_send_signal bandix with no signal (procd sends SIGHUP). tests/test_procd_reload.py runs it."""
+    text = INIT.read_text()
+    body = text[text.index("reload_service() {"):]
+    body = body[:body.index("}\n") + 2]
+    assert body.split("\n")[1:3] == ["\tstart", "\tprocd_send_signal bandix"]
+    assert "reload_signal" not in text.split("USE_PROCD=1")[1]

@@ -25,7 +25,9 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 BUILDER = REPO / "openwrt" / "ipk.py"
 EPOCH = "1700000000"
-VERSION = "0.1.0-r1"
+# PKG_RELEASE is the repository's commit count (openwrt/bandix/Makefile).
+VERSION = "0.1.0-r" + (subprocess.run(["git", "rev-list", "--count", "HEAD"], cwd=Path(__file__).parent,
+                                      capture_output=True, text=True).stdout.strip() or "1")
 SITE = "usr/lib/python3.11/site-packages"
 BANDIX_DEPENDS = ("libc, python3-light, python3-ctypes, python3-logging, python3-sqlite3, python3-urllib, "
                   "python3-pyroute2, python3-cryptography, python3-falcon, python3-dnslib, "
@@ -193,9 +195,37 @@ def test_luci_app_follows_luci_mk(ipks: dict[str, Path]) -> None:
             assert files[path].mode == src.stat().st_mode & 0o777, path
     fields = ipk.fields()
     assert (fields["Package"], fields["Depends"], fields["Architecture"], fields["Section"]) == (
-        "luci-app-bandix", "libc, luci-base, bandix", "all", "luci")
+        "luci-app-bandix", "libc, luci-base, bandix, uclient-fetch", "all", "luci")
     assert fields["Source"] == "feeds/bandix/luci-app-bandix"
     assert "conffiles" not in " ".join(ipk.control.getnames())
+    # luci.mk's postinst, as the feed build writes it: rpcd reads the new plugin and ACL only
+    # after a SIGHUP (openwrt/rpcd main.c re-executes itself), LuCI's caches are dropped.
+    assert ipk.control_file("postinst") == POSTINST
+    assert ipk.control_file("postinst-pkg") == (
+        '[ -n "${IPKG_INSTROOT}" ] || {\n\trm -f /tmp/luci-indexcache /tmp/luci-indexcache.*\n'
+        "\trm -rf /tmp/luci-modulecache/\n\tkillall -HUP rpcd 2>/dev/null\n\texit 0\n}\n")
+
+
+def test_postinst_on_a_live_system_clears_the_caches_and_hups_rpcd(ipks: dict[str, Path], tmp_path: Path) -> None:
+    """The postinst-pkg run as opkg runs it on the router (IPKG_INSTROOT empty), with a killall
+    stand-in recording its arguments and /tmp mapped here."""
+    ipk = Ipk(ipks[next(n for n in ipks if n.startswith("luci-app-bandix_"))])
+    script = ipk.control_file("postinst-pkg").replace("/tmp/", f"{tmp_path}/tmp/")
+    (tmp_path / "tmp/luci-modulecache").mkdir(parents=True)
+    for name in ("luci-indexcache", "luci-indexcache.a1b2.json", "luci-modulecache/x.lua", "keep.me"):
+        (tmp_path / "tmp" / name).write_text("x")
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin/killall").write_text(f'#!/bin/sh\necho "$*" >> {tmp_path}/killall.txt\n')
+    (tmp_path / "bin/killall").chmod(0o755)
+    done = subprocess.run(["/bin/sh", "-c", script], env={"PATH": f"{tmp_path}/bin:/usr/bin:/bin", "IPKG_INSTROOT": ""},
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in (tmp_path / "tmp").iterdir()) == ["keep.me"]
+    assert (tmp_path / "killall.txt").read_text() == "-HUP rpcd\n"
+    # In an image build (IPKG_INSTROOT set) nothing runs.
+    (tmp_path / "killall.txt").unlink()
+    subprocess.run(["/bin/sh", "-c", script], env={"PATH": f"{tmp_path}/bin:/usr/bin:/bin", "IPKG_INSTROOT": "/x"})
+    assert not (tmp_path / "killall.txt").exists()
 
 
 def test_build_is_reproducible(ipks: dict[str, Path], tmp_path: Path) -> None:
@@ -271,3 +301,19 @@ def test_depends_on_every_stdlib_split_it_imports(makefile: str, package: str, m
     fields = mk.parse(REPO / makefile).package_fields(package)
     declared = {d for d in mk.depends(fields["DEPENDS"]) if d in STDLIB_SPLITS.values()}
     assert declared == _splits_imported(root, skip)
+
+
+def test_feed_makefiles_rebuild_and_upgrade_after_feeds_update() -> None:
+    """Stands in for `./scripts/feeds update` + compile + `opkg upgrade`: package.mk puts the
+    checksum of PKG_FILE_DEPENDS in the prepared stamp, so every source a Build/Prepare copies from
+    outside the package directory must be listed; and the release grows with every commit."""
+    from openwrt.ipkg import makefile
+
+    mk = makefile.parse(REPO / "openwrt/bandix/Makefile")
+    copied = set(re.findall(r"\$\(BANDIX_SRC\)/([\w.]+)", mk.defines["Build/Prepare"]))
+    listed = set(re.findall(r"\$\(BANDIX_SRC\)/([\w.]+)", mk.variables["PKG_FILE_DEPENDS"]))
+    assert copied and copied <= listed, copied - listed
+    assert mk.var("PKG_RELEASE") == VERSION.rsplit("-r", 1)[1] and int(mk.var("PKG_RELEASE")) > 1
+    luci = makefile.parse(REPO / "luci-app-bandix/Makefile")
+    assert luci.variables["PKG_FILE_DEPENDS"] == "$(BANDIX_WEB_DIR)/charts.js"
+    assert "+uclient-fetch" in luci.variables["LUCI_DEPENDS"].split()

@@ -11,13 +11,15 @@ Stand-ins, since no OpenWrt runs here:
 - the router's python3: this machine's Python 3.11 (the same minor) with the
   venv's falcon, pyroute2, dnslib and cryptography; bandix itself
   is the package's bytecode, not this checkout;
-- rpcd, uclient-fetch and uci: as in tests/test_rpcd.py.
+- rpcd and uhttpd's ubus endpoint: tests/luci/rpcd.py's models, reading the
+  unpacked tree's plugin and ACL; uclient-fetch and uci: tests/luci/bin's;
+- logd: none; the init script's --syslog is left out (tests/test_procd_reload.py
+  checks the logging), so the daemon logs to stderr here.
 """
 
 from __future__ import annotations
 
 import io
-import json
 import shutil
 import subprocess
 import sys
@@ -28,13 +30,12 @@ from pathlib import Path
 import pytest
 
 from tests.bandixd import NETNS_DIR, Bandix, remove_state
-from tests.luci.bridge import plugin_env
+from tests.luci.bridge import LOGINS, plugin_env
+from tests.luci.rpcd import Rpcd, uhttpd_ubus
 from tests.test_initscript import run as run_init_script
 from tests.test_openwrt_ipk import SITE, Ipk, build
 from tests.traffic import Flow, counters, delta, l3_truth, settle
 from tests.vrouter import VirtualRouter
-
-PLUGIN = "usr/libexec/rpcd/luci.bandix"
 
 
 class PackagedBandix(Bandix):
@@ -72,7 +73,7 @@ def test_installed_package_counts_on_the_router_and_answers_the_luci_plugin(inst
     command = started["command"]
     assert command[0] == "/usr/sbin/bandix"
     paths = {"/etc/config": str(config_dir), "/tmp/bandix": str(data_dir)}
-    args = [paths.get(a, a) for a in command[1:]] + ["--bpf-object", str(root / "lib/bpf/bandix.o")]
+    args = [paths.get(a, a) for a in command[1:] if a != "--syslog"] + ["--bpf-object", str(root / "lib/bpf/bandix.o")]
     # The interpreter finds the package's bytecode, not this checkout.
     probe = subprocess.run([sys.executable, "-c", "import sys, bandix.daemon as d; print(d.__file__)"],
                            env={"PYTHONPATH": str(root / SITE), "PATH": "/usr/bin:/bin"}, cwd=tmp_path,
@@ -99,12 +100,16 @@ def test_installed_package_counts_on_the_router_and_answers_the_luci_plugin(inst
             assert daemon.get("/api/dns/config")[1]["data"]["enabled"] is True
             assert daemon.get("/api/connection/devices")[0] == 200
             assert daemon.get("/api/flows/top?by=ip")[0] == 200
-            # Status → Bandix: the packaged plugin, through the stand-ins.
-            plugin = subprocess.run(["nsenter", f"--net={NETNS_DIR / vr.router.name}", str(root / PLUGIN),
-                                     "call", "devices"], input="{}", capture_output=True, text=True, timeout=30,
-                                    env=plugin_env(config_dir), check=True)
-            reply = json.loads(plugin.stdout)
-            assert reply["status"] == "success"
+            # Status → Bandix: LuCI's call through uhttpd and rpcd (which read the packaged plugin and
+            # ACL when they start) to the packaged plugin, ubus_rpc_session added, the POST chunked.
+            rpcd = Rpcd(root, LOGINS, lambda path, argv, stdin: subprocess.run(
+                ["nsenter", f"--net={NETNS_DIR / vr.router.name}", str(path), *argv], input=stdin,
+                capture_output=True, text=True, timeout=30, env=plugin_env(config_dir)))
+            answer = uhttpd_ubus(rpcd, {"jsonrpc": "2.0", "id": 1, "method": "call",
+                                        "params": [rpcd.login("root"), "luci.bandix", "devices", {}]})
+            assert answer["result"][0] == 0, answer
+            reply = answer["result"][1]
+            assert reply["status"] == "success", reply
             rows = {r[0]: dict(zip(reply["data"]["device_fields"], r, strict=True)) for r in reply["data"]["devices"]}
             assert rows[c1.mac]["ip"] == c1.ipv4
         finally:

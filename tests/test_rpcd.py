@@ -2,10 +2,11 @@
 
 The plugin (root/usr/libexec/rpcd/luci.bandix) runs as rpcd runs it: `list`,
 and `call METHOD` with the JSON arguments on stdin, inside the router
-namespace. Stand-ins for OpenWrt parts: rpcd itself is this test (it runs the
-plugin the way rpcd's exec plugin protocol does); uclient-fetch is a curl
-wrapper with uclient-fetch's behaviour on HTTP errors (tests/luci/bin); uci
-reads the daemon's UCI directory with bandix's own parser.
+namespace. Stand-ins for OpenWrt parts: rpcd and uhttpd's ubus endpoint are
+tests/luci/rpcd.py's models (ubus_rpc_session added to every call's
+arguments); uclient-fetch is tests/luci/bin's model of it (POST bodies sent
+chunked, as the real one does: answered 411 by a server that needs a
+Content-Length); uci reads the daemon's UCI directory with bandix's own parser.
 """
 
 import json
@@ -16,7 +17,8 @@ import time
 import pytest
 
 from tests.bandixd import busy_site, dashboard_devices
-from tests.luci.bridge import APP, run_plugin
+from tests.luci.bridge import APP, Bridge, run_plugin
+from tests.luci.rpcd import uhttpd_ubus
 from tests.test_api import validate
 
 ACL = json.loads((APP / "root/usr/share/rpcd/acl.d/luci-app-bandix.json").read_text())["luci-app-bandix"]
@@ -54,7 +56,7 @@ def test_list_is_the_daemons_method_table_and_the_acl_splits_it(site):
     assert sorted(read) == sorted(table["read"]) and sorted(write) == sorted(table["write"])
     assert not set(read) & set(write) and sorted(read + write) == sorted(table["methods"])
     assert set(write) == {"set_limit", "delete_limit", "set_binding", "set_dns_config"}
-    assert ACL["read"]["uci"] == ["bandix"] and ACL["write"]["uci"] == ["bandix"]
+    assert ACL["read"]["uci"] == ["bandix", "network", "wireless"] and ACL["write"]["uci"] == ["bandix"]
 
 
 def by_mac(data: dict) -> dict[str, dict]:
@@ -145,8 +147,9 @@ def test_bad_arguments_are_400_at_the_daemon_and_an_error_object_from_the_plugin
     vr, daemon = site
     status, body = daemon.send("POST", "/api/rpc?method=device", args)
     assert (status, body) == (400, {"status": "error", "message": message})
-    assert call(site, "device", args) == {"status": "error", "code": 400,
-                                          "message": "bandix refused the arguments of device"}
+    assert call(site, "device", args) == {
+        "status": "error", "code": 400,
+        "message": "bandix refused the arguments of device (HTTP 400; its log says why: logread -e bandix)"}
     status, body = daemon.send("POST", "/api/rpc?method=reboot", {})
     assert status == 400 and body["message"].startswith("method: unknown 'reboot'; one of devices, device,")
     assert call(site, "reboot", {}) == {"status": "error", "code": 400, "message": "method: unknown"}
@@ -169,3 +172,25 @@ def test_the_plugin_is_posix_sh():
         if shutil.which(shell):
             cmd = [shell, "sh", "-n", str(plugin)] if shell == "busybox" else [shell, "-n", str(plugin)]
             assert subprocess.run(cmd, capture_output=True).returncode == 0
+
+
+def test_the_session_uhttpd_adds_is_accepted_and_other_unknown_arguments_are_not(site):
+    """uhttpd's ubus handler adds ubus_rpc_session to every call's arguments (openwrt/uhttpd ubus.c
+    uh_ubus_send_request) and the plugin forwards them: the daemon ignores that one only."""
+    _vr, daemon = site
+    sid = "0123456789abcdef0123456789abcdef"
+    status, body = daemon.send("POST", "/api/rpc?method=devices", {"ubus_rpc_session": sid})
+    assert status == 200 and body["status"] == "success"
+    status, body = daemon.send("POST", "/api/rpc?method=bindings", {"ubus_rpc_session": sid, "x": 1})
+    assert (status, body["message"]) == (400, "x: unknown argument of bindings (known: none)")
+
+
+def test_a_luci_call_through_uhttpd_and_rpcd_reaches_the_daemon(site):
+    """LuCI's rpc call as uhttpd and rpcd pass it on: session checked, ubus_rpc_session added,
+    the plugin's POST sent chunked by uclient-fetch. (Needs a daemon that reads chunked bodies.)"""
+    vr, daemon = site
+    with Bridge(vr.router, daemon.config_dir) as bridge:
+        reply = uhttpd_ubus(bridge.rpcd, {"jsonrpc": "2.0", "id": 7, "method": "call",
+                                          "params": [bridge.sid, "luci.bandix", "bindings", {}]})
+    assert reply["id"] == 7 and reply["result"][0] == 0
+    assert reply["result"][1]["status"] == "success", reply

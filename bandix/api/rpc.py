@@ -28,6 +28,10 @@ from .errors import ok
 from .traffic import single_param
 
 STR, INT, BOOL, OBJECT = "str", 32, True, {}  # argument types as rpcd's `list` spells them
+# uhttpd's ubus handler (openwrt/uhttpd ubus.c, uh_ubus_handle_request_object ->
+# uh_ubus_call) adds the caller's session id to the arguments of every call it
+# forwards, and the plugin passes them on as they are: accepted and dropped here.
+SESSION_ARG = "ubus_rpc_session"
 
 
 @dataclass(frozen=True)
@@ -85,6 +89,7 @@ def parse_call(name: str | None, args: object) -> tuple[Method, str, bytes | Non
         raise falcon.HTTPBadRequest(description=f"method: unknown {name!r}; one of " + ", ".join(METHODS))
     if not isinstance(args, dict):
         raise falcon.HTTPBadRequest(description="body: the arguments must be a JSON object")
+    args = {k: v for k, v in args.items() if k != SESSION_ARG}
     for key in args:
         if key not in method.args:
             known = ", ".join(method.args) or "none"

@@ -8,16 +8,9 @@ from __future__ import annotations
 import logging
 import sys
 
-from ..config import LOG_LEVEL_NUMBERS, TRACE, parse_args
+from ..config import parse_args
 from ..errors import FatalError
-
-
-def setup_logging(level: str) -> None:
-    logging.addLevelName(TRACE, "TRACE")
-    logging.basicConfig(
-        level=LOG_LEVEL_NUMBERS[level], stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+from ..logs import setup_logging
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,7 +20,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return report_main(argv)
     opts = parse_args(argv)  # exits 2 with a usage message on bad flags
-    setup_logging(opts.log_level)
+    setup_logging(opts.log_level, opts.cli.get("syslog"))
     from ..daemon import Daemon  # after logging: importing pulls in pyroute2 and falcon
 
     daemon = Daemon(opts)

@@ -62,11 +62,16 @@ def stage(app_dir: Path, root: Path) -> makefile.Makefile:
     return mk
 
 
-def postinst_pkg(app_dir: Path) -> str | None:
-    """luci.mk's postinst: run the app's uci-defaults on a live system."""
+def postinst_pkg(app_dir: Path, mk: makefile.Makefile, package: str) -> str:
+    """luci.mk's postinst (openwrt/luci luci.mk, `ifndef Package/$(PKG_NAME)/postinst`): the app's
+    own when its Makefile defines one, else luci.mk's: on a live system run the app's uci-defaults,
+    drop LuCI's index and module caches and send rpcd SIGHUP, so that it reads the new exec plugin
+    and ACL file (rpcd scans both only when it starts; SIGHUP re-executes it, sessions survive)."""
+    own = mk.defines.get(f"Package/{package}/postinst")
+    if own is not None:
+        return own.replace("$$", "$").strip("\n") + "\n"
     scripts = sorted(p.name for p in (app_dir / "root/etc/uci-defaults").glob("*")) \
         if (app_dir / "root/etc/uci-defaults").is_dir() else []
-    if not scripts:
-        return None
     runs = "".join(f"\t(. /etc/uci-defaults/{s}) && rm -f /etc/uci-defaults/{s}\n" for s in scripts)
-    return '[ -n "${IPKG_INSTROOT}" ] || {\n' + runs + "\texit 0\n}\n"
+    return ('[ -n "${IPKG_INSTROOT}" ] || {\n' + runs + "\trm -f /tmp/luci-indexcache /tmp/luci-indexcache.*\n"
+            "\trm -rf /tmp/luci-modulecache/\n\tkillall -HUP rpcd 2>/dev/null\n\texit 0\n}\n")

@@ -6,6 +6,7 @@ says what the package is; the builder reads it instead of repeating it.
 from __future__ import annotations
 
 import re
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,6 +14,7 @@ _ASSIGN = re.compile(r"^\s*([A-Za-z0-9_./-]+)\s*(:=|\?=|\+=|=)\s*(.*)$")
 _REF = re.compile(r"\$\(([A-Za-z0-9_]+)\)")
 _INSTALL = re.compile(r"\$\((INSTALL_BIN|INSTALL_DATA|INSTALL_CONF)\)\s+(\S+)\s+\$\(1\)(\S+)")
 _INSTALL_DIR = re.compile(r"\$\(INSTALL_DIR\)((?:\s+\$\(1\)\S*)+)")
+_SHELL = re.compile(r"\$\(shell ([^()]*)\)")
 MODES = {"INSTALL_BIN": 0o755, "INSTALL_DATA": 0o644, "INSTALL_CONF": 0o600}
 
 # What include/bpf.mk defines and the packages here use.
@@ -33,9 +35,15 @@ class Makefile:
     defines: dict[str, str] = field(default_factory=dict)
 
     def expand(self, text: str) -> str:
-        """Replace $(VAR) with known variables; unknown ones stay as they are."""
-        known = {**EXTERNAL, **self.variables}
-        return _REF.sub(lambda m: known.get(m.group(1), m.group(0)), text)
+        """Replace $(VAR) with known variables (unknown ones stay as they are), then run
+        each $(shell ...) in the Makefile's directory as make does."""
+        known = {**EXTERNAL, "CURDIR": str(self.path.parent), **self.variables}
+        for _ in range(8):  # nested references, e.g. BANDIX_SRC inside a $(shell ...)
+            expanded = _REF.sub(lambda m: known.get(m.group(1), m.group(0)), text)
+            if expanded == text:
+                break
+            text = expanded
+        return _SHELL.sub(lambda m: _run(m.group(1), self.path.parent), text)
 
     def var(self, name: str, default: str | None = None) -> str:
         if name in self.variables:
@@ -71,6 +79,12 @@ class Makefile:
                     dest += m.group(2).rsplit("/", 1)[-1]
                 files.append(Install(MODES[m.group(1)], m.group(2), dest))
         return dirs, files
+
+
+def _run(command: str, cwd: Path) -> str:
+    """$(shell ...): stdout with newlines as spaces, trailing ones dropped."""
+    done = subprocess.run(["/bin/sh", "-c", command], cwd=cwd, capture_output=True, text=True)
+    return done.stdout.strip().replace("\n", " ")
 
 
 def _logical_lines(text: str) -> list[str]:

@@ -5,23 +5,28 @@
 - /luci-static/resources/...: the stand-in LuCI modules (tests/luci/resources),
   else the app's htdocs; bandix/charts.js is bandix/web/charts.js, the copy the
   package's Prepare hook makes.
-- POST /ubus: ubus JSON-RPC "call". luci.bandix runs the real rpcd plugin in
-  the router namespace (stand-ins for uclient-fetch and uci on its PATH), as
-  rpcd's exec plugin protocol does: `<plugin> call <method>`, JSON on stdin,
-  a JSON object on stdout. `uci get` reads the daemon's UCI file; luci-rpc
-  getNetworkDevices lists the router namespace's links.
+- POST /ubus: uhttpd's ubus JSON-RPC endpoint and rpcd as modelled in
+  tests/luci/rpcd.py (session ACLs per call, ubus_rpc_session added to the
+  arguments, plugins read when rpcd starts). luci.bandix is the real plugin
+  installed in a router root of the bridge's own, run in the router namespace
+  (stand-ins for uclient-fetch and uci on its PATH). `uci get` reads the
+  daemon's UCI file with rpcd's uci read check; luci-rpc getNetworkDevices and
+  getHostHints list the router namespace's links and neighbours.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
+import tempfile
 import threading
+import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from bandix import uci
+from tests.luci.rpcd import OK, Rpcd, UciModule, uhttpd_ubus
 from tests.vrouter import NETNS_DIR, Netns
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,6 +41,7 @@ PAGE = """<!doctype html>
 .alert-message{background:#fec;padding:.5em}</style>
 <script src="/luci-static/resources/luci.js"></script></head>
 <body><div id="maincontent"><div id="view"></div></div>
+<script>L.env.sessionid = 'SESSIONID';</script>
 <script>L.require('view.bandix.VIEW').catch(function(e) { console.error('view failed: ' + (e.stack || e)); });</script>
 </body></html>
 """
@@ -46,31 +52,58 @@ def plugin_env(config_dir: Path) -> dict[str, str]:
     return {**os.environ, "PATH": f"{STANDIN / 'bin'}:{os.environ['PATH']}", "UCI_CONFIG_DIR": str(config_dir)}
 
 
-def run_plugin(ns: Netns, config_dir: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess:
+def run_plugin(ns: Netns, config_dir: Path, *args: str, stdin: str = "", plugin: Path = PLUGIN
+               ) -> subprocess.CompletedProcess:
     """The rpcd plugin as rpcd runs it, inside the router namespace."""
-    return subprocess.run(["nsenter", f"--net={NETNS_DIR / ns.name}", str(PLUGIN), *args], input=stdin,
+    return subprocess.run(["nsenter", f"--net={NETNS_DIR / ns.name}", str(plugin), *args], input=stdin,
                           capture_output=True, text=True, timeout=30, env=plugin_env(config_dir))
 
 
-def uci_values(path: Path) -> dict:
-    """`ubus call uci get {"config": ...}`'s values for one UCI file."""
-    out = {}
-    for index, s in enumerate(uci.load(path).sections if path.exists() else []):
-        name = s.name or f"cfg{index:02x}{abs(hash(s.type)) % 0x10000:04x}"
-        values: dict = {".name": name, ".type": s.type, ".anonymous": s.name is None, ".index": index}
-        for option in s.options():
-            statements = [st for st in s.body if isinstance(st, uci.Statement) and st.args[0] == option]
-            values[option] = s.get_list(option) if statements[0].keyword == "list" else s.get(option)
-        out[name] = values
-    return out
+# What luci-base's own ACL file grants every logged-in LuCI user (group luci-base): the
+# uci methods of LuCI's forms. Real LuCI ships more; these are the ones the views call.
+LUCI_BASE_ACL = {"luci-base": {
+    "read": {"ubus": {"uci": ["changes", "get"]}},
+    "write": {"ubus": {"uci": ["add", "apply", "confirm", "delete", "order", "rename", "set"]}}}}
+# rpcd's `config login` sections: LuCI's root, and a user allowed to look only.
+LOGINS = {"root": {"read": ["*"], "write": ["*"]},
+          "viewer": {"read": ["luci-base", "luci-app-bandix"], "write": []}}
+
+
+def install_app(root: Path) -> None:
+    """opkg's file part of `opkg install luci-app-bandix`: the plugin and the ACL file."""
+    for rel in ("usr/libexec/rpcd/luci.bandix", "usr/share/rpcd/acl.d/luci-app-bandix.json"):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(APP / "root" / rel, root / rel)
+
+
+def router_root(path: Path, with_app: bool = True) -> Path:
+    """A router filesystem with luci-base's ACL and, unless told otherwise, the app installed."""
+    (path / "usr/libexec/rpcd").mkdir(parents=True, exist_ok=True)
+    (path / "usr/share/rpcd/acl.d").mkdir(parents=True, exist_ok=True)
+    (path / "usr/share/rpcd/acl.d/luci-base.json").write_text(json.dumps(LUCI_BASE_ACL))
+    if with_app:
+        install_app(path)
+    return path
 
 
 class Bridge:
     """The server, in a thread; .calls records every ubus call (object, method, params)."""
 
-    def __init__(self, ns: Netns, config_dir: Path) -> None:
+    def __init__(self, ns: Netns, config_dir: Path, root: Path | None = None, user: str = "root",
+                 on_config_change=None) -> None:
+        """on_config_change(package): procd's `service event config.change` (rpcd's uci apply sends it)."""
         self.ns, self.config_dir = ns, config_dir
         self.calls: list[tuple[str, str, dict]] = []
+        self._tmp = None if root else tempfile.TemporaryDirectory(prefix="bandix-luci-root-")
+        self.root = root or router_root(Path(self._tmp.name))
+        self.rpcd = Rpcd(self.root, LOGINS, lambda path, argv, stdin: run_plugin(
+            ns, config_dir, *argv, stdin=stdin, plugin=path))
+        self.uci = UciModule(self.rpcd, config_dir, on_config_change or (lambda package: None))
+        self.rpcd.builtins.update({"uci": self.uci, "luci-rpc": self._luci_rpc,
+                                   "network.interface": lambda sid, m, a: (OK, {"interface": []}) if m == "dump"
+                                   else (3, None),
+                                   "network": lambda sid, m, a: (OK, None) if m == "get_proto_handlers" else (3, None)})
+        self.sid = self.rpcd.login(user)
         bridge = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -82,7 +115,8 @@ class Bridge:
                 if path == "/favicon.ico":
                     return self._send(204, "image/x-icon", b"")
                 if path.startswith("/cgi-bin/luci/admin/status/bandix/"):
-                    return self._send(200, "text/html", PAGE.replace("VIEW", path.rsplit("/", 1)[1]).encode())
+                    page = PAGE.replace("VIEW", path.rsplit("/", 1)[1]).replace("SESSIONID", bridge.sid)
+                    return self._send(200, "text/html", page.encode())
                 if path.startswith("/luci-static/resources/"):
                     file = bridge.resource(path[len("/luci-static/resources/"):])
                     if file:
@@ -90,11 +124,35 @@ class Bridge:
                 self._send(404, "text/plain", b"not found")
 
             def do_POST(self) -> None:
-                msg = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                _sid, obj, method, params = msg["params"]
-                result = bridge.ubus(obj, method, params)
-                self._send(200, "application/json", json.dumps({"jsonrpc": "2.0", "id": msg["id"],
-                                                                "result": result}).encode())
+                if self.path.startswith("/cgi-bin/luci/admin/uci/"):
+                    return self._admin_uci(self.path.rsplit("/", 1)[1])
+                if self.path != "/ubus":
+                    return self._send(404, "text/plain", b"not found")
+                try:
+                    msg = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                except ValueError:
+                    msg = None
+                if isinstance(msg, dict) and isinstance(msg.get("params"), list) and len(msg["params"]) >= 4:
+                    bridge.calls.append((msg["params"][1], msg["params"][2], msg["params"][3]))
+                self._send(200, "application/json", json.dumps(uhttpd_ubus(bridge.rpcd, msg)).encode())
+
+            def _admin_uci(self, action: str) -> None:
+                """luci-base's admin/uci controller: apply_rollback and confirm call rpcd's uci
+                apply/confirm with the page's session (L.env.sessionid)."""
+                form = dict(p.split("=", 1) for p in self.rfile.read(int(self.headers["Content-Length"]))
+                            .decode().split("&") if "=" in p)
+                sid = urllib.parse.unquote(form.get("sid", ""))
+                bridge.calls.append(("admin/uci", action, {}))
+                if action in ("apply_rollback", "apply_unchecked"):
+                    status, _ = bridge.uci(sid, "apply", {"rollback": action == "apply_rollback", "timeout": 90})
+                    if status == 5:
+                        return self._send(204, "text/plain", b"")
+                    body = json.dumps({"token": sid[:16]}).encode()
+                    return self._send(200 if status == 0 else 500, "application/json", body)
+                if action == "confirm":
+                    status, _ = bridge.uci(sid, "confirm", {})
+                    return self._send(200 if status == 0 else 403, "application/json", b"{}")
+                self._send(404, "text/plain", b"not found")
 
             def _send(self, status: int, kind: str, body: bytes) -> None:
                 self.send_response(status)
@@ -114,6 +172,8 @@ class Bridge:
     def __exit__(self, *exc) -> None:
         self.server.shutdown()
         self.server.server_close()
+        if self._tmp:
+            self._tmp.cleanup()
 
     def resource(self, rel: str) -> Path | None:
         if ".." in rel.split("/"):
@@ -125,14 +185,12 @@ class Bridge:
                 return base / rel
         return None
 
-    def ubus(self, obj: str, method: str, params: dict) -> list:
-        self.calls.append((obj, method, params))
-        if obj == "luci.bandix":
-            done = run_plugin(self.ns, self.config_dir, "call", method, stdin=json.dumps(params))
-            return [0, json.loads(done.stdout)] if done.returncode == 0 else [9]
-        if obj == "uci" and method == "get":
-            return [0, {"values": uci_values(self.config_dir / params["config"])}]
-        if obj == "luci-rpc" and method == "getNetworkDevices":
+    def _luci_rpc(self, sid: str, method: str, args: dict) -> tuple[int, dict | None]:
+        """luci-rpc (luci-base's rpcd plugin): the router namespace's links and neighbours."""
+        if method == "getNetworkDevices":
             links = json.loads(self.ns.ip("-j", "link").stdout)
-            return [0, {link["ifname"]: {"name": link["ifname"], "up": "UP" in link["flags"]} for link in links}]
-        return [3]  # UBUS_STATUS_METHOD_NOT_FOUND
+            return OK, {link["ifname"]: {"name": link["ifname"], "up": "UP" in link["flags"]} for link in links}
+        if method == "getHostHints":
+            neigh = json.loads(self.ns.ip("-j", "neigh").stdout or "[]")
+            return OK, {n["lladdr"].upper(): {"ipaddrs": [n["dst"]]} for n in neigh if "lladdr" in n}
+        return 3, None

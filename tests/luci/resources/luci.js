@@ -84,14 +84,30 @@
 		},
 		load: function() {},
 		render: function() {},
-		handleSave: function() {},
-		handleSaveApply: function() {},
-		handleReset: function() {},
+		/* view.js: Save saves every form map of the page, Save & Apply then applies (ui.changes.apply). */
+		handleSave: function() {
+			var maps = document.querySelectorAll('#maincontent .cbi-map');
+			return Promise.all(Array.prototype.map.call(maps, function(m) { return m.__map ? m.__map.save() : null; }));
+		},
+		handleSaveApply: function(ev) {
+			return this.handleSave(ev).then(function() {
+				return L.require('ui').then(function(ui) { return ui.changes.apply(true); });
+			});
+		},
+		handleReset: function() { window.location.reload(); },
 		addFooter: function() {
-			var buttons = [];
-			if (this.handleSaveApply) buttons.push(DOM.create('button', { 'class': 'cbi-button cbi-button-apply' }, [ 'Save & Apply' ]));
-			if (this.handleSave) buttons.push(DOM.create('button', { 'class': 'cbi-button cbi-button-save' }, [ 'Save' ]));
-			if (this.handleReset) buttons.push(DOM.create('button', { 'class': 'cbi-button cbi-button-reset' }, [ 'Reset' ]));
+			var buttons = [], self = this;
+			/* ui.createHandlerFn: the button is busy while the handler runs; a failed save was shown already. */
+			function button(cls, label, fn) {
+				return DOM.create('button', { 'class': 'cbi-button ' + cls, 'click': function(ev) {
+					ev.target.disabled = true;
+					return Promise.resolve().then(function() { return fn.call(self, ev); })
+						.catch(function() {}).then(function() { ev.target.disabled = false; });
+				} }, [ label ]);
+			}
+			if (this.handleSaveApply) buttons.push(button('cbi-button-apply', 'Save & Apply', this.handleSaveApply));
+			if (this.handleSave) buttons.push(button('cbi-button-save', 'Save', this.handleSave));
+			if (this.handleReset) buttons.push(button('cbi-button-reset', 'Reset', this.handleReset));
 			return DOM.create('div', { 'class': 'cbi-page-actions' }, buttons);
 		}
 	});
@@ -135,7 +151,7 @@
 	}
 
 	var L = window.L = {
-		env: { sessionid: '00000000000000000000000000000000', pollinterval: 5, requestpath: [] },
+		env: { sessionid: '00000000000000000000000000000000', pollinterval: 5, requestpath: [], apply_rollback: 90, apply_holdoff: 4 },
 		Class: Class,
 		dom: DOM,
 		bind: function(fn, self) {

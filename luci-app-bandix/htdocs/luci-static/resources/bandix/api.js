@@ -178,12 +178,19 @@ return baseclass.extend({
 	/*
 	 * A view's refresh cycle: show the first answer with update (or its error in
 	 * status), then load and update every `seconds`. Returns refresh(), for a view
-	 * whose filters change what load asks for.
+	 * whose filters change what load asks for. Answers can come back out of order
+	 * (a filter typed while the last request runs): one older than what is shown
+	 * is dropped, so the page never goes back to an earlier filter's results.
 	 */
 	follow: function(status, first, load, update, seconds) {
-		var self = this;
+		var self = this, asked = 0, shown = 0;
 		function refresh() {
-			return load().then(update, function(err) { self.notice(status, err); });
+			var n = ++asked;
+			return load().then(function(data) {
+				if (n > shown) { shown = n; update(data); }
+			}, function(err) {
+				if (n > shown) { shown = n; self.notice(status, err); }
+			});
 		}
 		if (first instanceof Error)
 			self.notice(status, first);

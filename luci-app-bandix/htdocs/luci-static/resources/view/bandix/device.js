@@ -48,7 +48,7 @@ return view.extend({
 		var live = E('canvas', { 'id': 'bandix-chart-realtime', 'style': 'width:100%;height:200px;display:block' });
 		var hist = E('canvas', { 'id': 'bandix-chart-history', 'style': 'width:100%;height:200px;display:block' });
 		var domains = E('div', { 'id': 'bandix-domains' }), conns = E('div', { 'id': 'bandix-connections' });
-		var levelSelect = E('select', { 'class': 'cbi-input-select', 'change': function(ev) { level = ev.target.value; nextLevel = 0; } },
+		var levelSelect = E('select', { 'class': 'cbi-input-select', 'change': function(ev) { level = ev.target.value; nextLevel = 0; refresh(); } },
 			LEVELS.map(function(l) { return E('option', { 'value': l }, [ l ]); }));
 		var nameInput = E('input', { 'class': 'cbi-input-text', 'id': 'bandix-name', 'placeholder': _('e.g. Living room TV') });
 		var nameButton = E('button', { 'class': 'cbi-button cbi-button-save', 'click': function() {
@@ -105,14 +105,15 @@ return view.extend({
 		function refresh() {
 			if (pending)
 				return pending;
-			var now = Date.now(), wantLevel = now >= nextLevel, wantExtras = now >= nextExtras;
+			var now = Date.now(), wantLevel = now >= nextLevel, wantExtras = now >= nextExtras, asked = level;
 			pending = api.device(mac, since, wantLevel ? level : null, wantExtras).then(function(data) {
 				samples = samples.concat(data.metrics);
 				if (samples.length)
 					since = samples[samples.length - 1][0];
 				var horizon = since - data.retention_seconds * 1000;
 				samples = samples.filter(function(r) { return r[0] > horizon; });
-				if (data.level) {
+				/* An answer for the level shown before a switch is dropped: the new one is asked next. */
+				if (data.level && asked === level) {
 					levelRows = data.level.metrics;
 					nextLevel = now + 30000;
 				}

@@ -8,18 +8,54 @@
  * /etc/config/bandix: the daemon's options (config bandix 'config'), the
  * rate-limit schedules (config limit) and hostname bindings (config binding).
  * Option names are the daemon's (bandix/config.py, bandix/settings.py). Save
- * & Apply makes procd send bandix SIGHUP: limits, bindings and the log level
- * change at once, the rest at the next restart.
+ * & Apply commits the file; procd runs `/etc/init.d/bandix reload`: an option
+ * bandix fixes at start-up (interfaces, port, modules, data directory,
+ * retention, persistence) restarts it with the new value, the others (limits,
+ * names, log level, subnets) reach the running daemon as SIGHUP at once.
  */
 
 var DAYS = [ [ '1', _('Mon') ], [ '2', _('Tue') ], [ '3', _('Wed') ], [ '4', _('Thu') ], [ '5', _('Fri') ], [ '6', _('Sat') ], [ '7', _('Sun') ] ];
 
-/* HH:MM, 00:00 to 24:00, as the daemon's schedule parser takes it. */
-function validTime(section_id, value) {
+/*
+ * The daemon's own rules (bandix/schedule.py parse_time, parse_slot, parse_rate;
+ * bandix/settings.py parse_hostname), so that the form refuses what the daemon would.
+ */
+var MAX_RATE = 12500000000;
+
+function minutes(value, end) {
 	var m = /^(\d{2}):(\d{2})$/.exec(value || '');
-	if (m && ((+m[1] < 24 && +m[2] < 60) || value === '24:00'))
-		return true;
-	return _('Expecting a time HH:MM from 00:00 to 24:00');
+	if (m && +m[1] < 24 && +m[2] < 60)
+		return +m[1] * 60 + +m[2];
+	return (end && value === '24:00') ? 1440 : null;
+}
+
+function validStart(section_id, value) {
+	return minutes(value, false) != null ? true : _('Expecting a time HH:MM from 00:00 to 23:59');
+}
+
+function validEnd(section_id, value) {
+	var end = minutes(value, true);
+	if (end == null)
+		return _('Expecting a time HH:MM from 00:00 to 24:00');
+	if (end === minutes(this.section.formvalue(section_id, 'start'), false))
+		return _('Must differ from the start (00:00 to 24:00 is a whole day)');
+	return true;
+}
+
+function validRate(section_id, value) {
+	return (/^\d+$/.test(value) && +value <= MAX_RATE) ? true
+		: _('Expecting bytes per second from 0 (no limit) to %d').format(MAX_RATE);
+}
+
+function validHostname(section_id, value) {
+	if (value !== value.trim())
+		return _('Must not start or end with spaces');
+	if (value.length > 64)
+		return _('At most 64 characters');
+	/* Python's \w is any letter or digit: outside ASCII, only spacing characters are refused here. */
+	if (/[^\S ]/.test(value) || !/^(?:[A-Za-z0-9_ .'()&+@#-]|[\u0080-\uffff])+$/.test(value))
+		return _('May hold letters, digits, spaces and . \' ( ) & + @ # - _ only');
+	return true;
 }
 
 return view.extend({
@@ -31,7 +67,7 @@ return view.extend({
 		var m, s, o;
 
 		m = new form.Map('bandix', _('Bandix: settings'),
-			_('Per-device traffic monitoring and rate limits. Interfaces, port and persistence take effect when bandix restarts; limits and names at once.'));
+			_('Per-device traffic monitoring and rate limits. Save & Apply: limits, names and the log level take effect at once; interfaces, port, modules and storage restart bandix.'));
 
 		s = m.section(form.NamedSection, 'config', 'bandix', _('Daemon'));
 		s.addremove = false;
@@ -128,20 +164,20 @@ return view.extend({
 		o = s.option(form.Value, 'start', _('From'));
 		o.placeholder = '00:00';
 		o.rmempty = false;
-		o.validate = validTime;
+		o.validate = validStart;
 
 		o = s.option(form.Value, 'end', _('To'));
 		o.placeholder = '24:00';
 		o.rmempty = false;
-		o.validate = validTime;
+		o.validate = validEnd;
 
 		o = s.option(form.Value, 'wan_rx_rate_limit', _('Download limit (B/s)'));
-		o.datatype = 'uinteger';
 		o.placeholder = '0';
+		o.validate = validRate;
 
 		o = s.option(form.Value, 'wan_tx_rate_limit', _('Upload limit (B/s)'));
-		o.datatype = 'uinteger';
 		o.placeholder = '0';
+		o.validate = validRate;
 
 		s = m.section(form.GridSection, 'binding', _('Hostname bindings'),
 			_('Names shown for devices instead of the DHCP host name.'));
@@ -155,9 +191,7 @@ return view.extend({
 
 		o = s.option(form.Value, 'hostname', _('Name'));
 		o.rmempty = false;
-		o.validate = function(section_id, value) {
-			return /^[^\s](.{0,62}[^\s])?$/.test(value || '') ? true : _('1 to 64 characters, no spaces at either end');
-		};
+		o.validate = validHostname;
 
 		return m.render();
 	}
