@@ -8,14 +8,12 @@ counters survive a restart exactly as on a router.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import http.client
 import json
 import os
 import shutil
 import signal
-import struct
 import subprocess
 import sys
 import tempfile
@@ -63,13 +61,10 @@ def http_get(ns: Netns, path: str, port: int = 8686, host: str = "127.0.0.1") ->
 
 
 def dashboard_devices(data: dict, listed: dict | None = None) -> list[dict]:
-    """A /api/dashboard/devices answer's data as one dict per device, values_i64 decoded;
-    who the devices are comes from `listed`, an earlier answer that carried them, when
-    this one did not."""
+    """A /api/dashboard/devices answer's data as one dict per device; who the devices
+    are comes from `listed`, an earlier answer that carried them, when this one did not."""
     listed = listed or data
-    raw = base64.b64decode(data["values_i64"], validate=True)
-    assert len(raw) % 8 == 0
-    numbers = struct.unpack(f"<{len(raw) // 8}q", raw)
+    numbers = data["values"]
     width = len(data["value_fields"])
     assert len(numbers) == width * len(listed["devices"])
     return [{**dict(zip(listed["device_fields"], row, strict=True)),
