@@ -99,6 +99,7 @@ class Bandix:
         self.config_dir.mkdir(parents=True, exist_ok=True)
         self.args = ["--port", str(port), "--pin-dir", str(pin_dir), "--config-dir", str(self.config_dir), *args]
         self.env = env
+        self.host = args[args.index("--listen") + 1] if "--listen" in args else "127.0.0.1"
         self.proc: subprocess.Popen | None = None
 
     def command(self) -> list[str]:
@@ -114,7 +115,7 @@ class Bandix:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"bandix exited with {self.proc.returncode}:\n{self.log()}")
             try:
-                if http_get(self.ns, "/api/traffic/devices", self.port)[0] == 200:
+                if http_get(self.ns, "/api/traffic/devices", self.port, self.host)[0] == 200:
                     return self
             except OSError:
                 pass
@@ -126,13 +127,13 @@ class Bandix:
         return self.log_path.read_text(errors="replace")
 
     def get(self, path: str) -> tuple[int, Any]:
-        status, _, body = http_get(self.ns, path, self.port)
+        status, _, body = http_get(self.ns, path, self.port, self.host)
         return status, json.loads(body)
 
     def send(self, method: str, path: str, body: object) -> tuple[int, Any]:
         """A JSON request (body: an object to encode, or raw bytes as they are)."""
         raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-        status, _, text = http_request(self.ns, method, path, raw, self.port)
+        status, _, text = http_request(self.ns, method, path, raw, self.port, self.host)
         return status, json.loads(text)
 
     def devices(self) -> dict[str, dict]:
