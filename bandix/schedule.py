@@ -129,6 +129,9 @@ def parse_rule_key(body: object) -> tuple[str, TimeSlot]:
     if not isinstance(body, dict):
         raise ValidationError("body", "must be a JSON object")
     _no_unknown(body, {"mac", "time_slot", "wan_rx_rate_limit", "wan_tx_rate_limit"})
+    for name in ("wan_rx_rate_limit", "wan_tx_rate_limit"):  # ignored, but only when valid
+        if name in body:
+            parse_rate(body[name], name)
     return parse_mac(body.get("mac")), parse_slot(body.get("time_slot"))
 
 

@@ -20,12 +20,13 @@ from tests.bandixd import busy_router
 from tests.vrouter import NETNS_DIR
 
 ST = Path(sys.executable).with_name("st")
+CONFIG = Path(__file__).with_name("schemathesis.toml")
 SEED = 15
 SUMMARY = re.compile(r"^\s*=+ (.*) in [\d.]+s =+\s*$", re.M)
 
 
 def run_st(daemon, *args: str, timeout: float = 420) -> tuple[int, str]:
-    cmd = ["nsenter", f"--net={NETNS_DIR / daemon.ns.name}", str(ST), "run",
+    cmd = ["nsenter", f"--net={NETNS_DIR / daemon.ns.name}", str(ST), "--config-file", str(CONFIG), "run",
            f"http://127.0.0.1:{daemon.port}/api/openapi.json", "--checks", "all", "--seed", str(SEED),
            "--workers", "1", "--no-color", "--request-timeout", "10", *args]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
@@ -47,7 +48,11 @@ def test_schemathesis_finds_no_failure_error_or_5xx(tmp_path):
         assert daemon.proc.poll() is None, "schemathesis crashed the daemon"
         assert "Traceback" not in daemon.log() and "failed" not in daemon.log(), daemon.log()[-3000:]
     assert rc == 0, out[-6000:]
-    assert "passed" in line and "failed" not in line and "error" not in line, line
+    assert "failure" not in line and "error" not in line, line
+    generated = re.search(r"(\d+) generated, (\d+) passed", out)
+    assert generated and generated[1] == generated[2], out[-3000:]
+    for phase in ("Examples", "Coverage", "Fuzzing", "Stateful"):  # each one ran and passed
+        assert re.search(rf"✅ {phase}\b", out), (phase, out[-3000:])
     assert not re.search(r"\b5\d\d\b [A-Z]", out.split("SUMMARY")[-1]), out[-3000:]
 
 

@@ -58,8 +58,6 @@ def parse_config(body: object) -> dict:
         raise falcon.HTTPBadRequest(description="enabled: must be true or false")
     if "max_records" in body:
         value = body["max_records"]
-        if type(value) is float and value.is_integer():  # JSON Schema's integer: 1032.0 is one
-            value = body["max_records"] = int(value)
         if type(value) is not int or not 1 <= value <= MAX_RECORDS:
             raise falcon.HTTPBadRequest(description=f"max_records: must be a whole number from 1 to {MAX_RECORDS}")
     return body

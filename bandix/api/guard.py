@@ -35,6 +35,7 @@ FAILURES_ALLOWED = 5  # wrong credentials per address within FAILURE_WINDOW_S be
 FAILURE_WINDOW_S = 60.0
 FAILURE_ADDRESSES = 1024  # addresses remembered at most (the oldest are forgotten)
 WRITE_METHODS = frozenset(("POST", "PUT", "DELETE", "PATCH"))
+SUBREQUEST = "bandix.subrequest"  # environ key of /api/rpc's own calls (no header can make it)
 OPEN_PATHS = frozenset(("/", "/index.html", "/app.js", "/charts.js", "/app.css", "/api/login", "/api/logout"))
 
 
@@ -158,6 +159,8 @@ class Guard:
         return False
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        if req.env.get(SUBREQUEST):
+            return
         access = self.access
         host = req.get_header("Host")
         if host is not None and not host_allowed(host, access):
