@@ -26,6 +26,9 @@ WAITRESS_SETTINGS = {
     "connection_limit": 256,
     # poll(), not select(): select() cannot watch file descriptors above 1023.
     "asyncore_use_poll": True,
+    # The loop is woken by sockets and by finished requests; its timeout only paces the idle
+    # check below, so an idle daemon wakes every 10 s instead of every second.
+    "asyncore_loop_timeout": 10,
     # An idle keep-alive connection is closed after this long (checked every cleanup_interval).
     "channel_timeout": 30,
     "cleanup_interval": 10,
