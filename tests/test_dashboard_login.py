@@ -36,7 +36,8 @@ def lan_dashboard():
     pins = Path("/sys/fs/bpf") / f"bandix-test-login-{uuid.uuid4().hex[:8]}"
     with VirtualRouter() as vr:
         vr.wait_quiet()
-        daemon = Bandix(vr.router, ["--iface", "br-lan", "--enable-traffic", "--listen", LAN, "--web-log"], pins).start()
+        flags = ["--iface", "br-lan", "--enable-traffic", "--listen", LAN, "--web-log"]
+        daemon = Bandix(vr.router, flags, pins).start()
         try:
             for c in vr.clients:
                 c.ns.run(["ping", "-c", "2", "-i", "0.1", vr.SERVER_V4])
