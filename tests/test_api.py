@@ -59,6 +59,9 @@ def test_devices_and_metrics_match_the_document(vrouter, busy):
 
 def test_every_path_in_the_document_is_served(vrouter, busy):
     for path, item in OPENAPI["paths"].items():
+        if "get" not in item:  # POST only (login, logout): served, but not to a GET
+            assert http_get(busy.ns, path, busy.port)[0] == 405, path
+            continue
         required = [p["name"] for p in item["get"].get("parameters", []) if p.get("required")]
         query = "?" + "&".join(f"{name}={vrouter.clients[0].mac}" for name in required) if required else ""
         status, _, _ = http_get(busy.ns, path + query, busy.port)
