@@ -22,12 +22,17 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import logging
 import threading
 import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 
 import falcon
+
+from .web import FILES
+
+log = logging.getLogger(__name__)
 
 SESSION_COOKIE = "bandix_session"
 SESSION_SECONDS = 7 * 86400
@@ -36,7 +41,7 @@ FAILURE_WINDOW_S = 60.0
 FAILURE_ADDRESSES = 1024  # addresses remembered at most (the oldest are forgotten)
 WRITE_METHODS = frozenset(("POST", "PUT", "DELETE", "PATCH"))
 SUBREQUEST = "bandix.subrequest"  # environ key of /api/rpc's own calls (no header can make it)
-OPEN_PATHS = frozenset(("/", "/index.html", "/app.js", "/charts.js", "/app.css", "/api/login", "/api/logout"))
+OPEN_PATHS = frozenset(("/", *(f"/{name}" for name in FILES), "/api/login", "/api/logout"))
 
 
 @dataclass(frozen=True)
@@ -85,7 +90,7 @@ def is_local(remote: str, access: Access) -> bool:
     """The router itself: loopback, or the listen address as the source (the kernel drops
     packets arriving from outside with one of the router's own addresses as source)."""
     addr = _address(remote or "")
-    return addr is not None and (addr.is_loopback or addr == _address(access.listen))
+    return addr is not None and (addr.is_loopback or (addr == _address(access.listen) and not addr.is_unspecified))
 
 
 def session_value(token: str, expires: int) -> str:
@@ -156,6 +161,9 @@ class Guard:
         if valid():
             return True
         self.failures.add(remote, now)
+        if self.failures.locked_for(remote, now):
+            log.warning("%d wrong credentials from %s within %.0f s: refused for a while",
+                        FAILURES_ALLOWED, remote, FAILURE_WINDOW_S)
         return False
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
