@@ -25,6 +25,7 @@ LOG_LEVEL_NUMBERS = {"trace": TRACE, "debug": 10, "info": 20, "warn": 30, "error
 DEFAULT_CONFIG_DIR = "/etc/config"
 UCI_PACKAGE = "bandix"
 UCI_SECTION = "config"
+TOKEN_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/="
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
@@ -62,6 +63,9 @@ class Options:
     config_dir: str = DEFAULT_CONFIG_DIR
     additional_subnets: list[Network] = field(default_factory=list)
     leases_file: str = "/tmp/dhcp.leases"
+    allowed_hosts: list[str] = field(default_factory=list)
+    metrics_public: bool = False
+    api_token: str = field(default="", repr=False)  # UCI only: a flag would show in `ps`
     pin_dir: str = DEFAULT_PIN_DIR
     levels: tuple[Level, ...] = DEFAULT_LEVELS
     cli: dict[str, Any] = field(default_factory=dict, repr=False)  # set on the command line: wins over UCI
@@ -132,6 +136,19 @@ def _collector(text: str) -> tuple[str, int] | None:
     return str(address), int(port)
 
 
+def _host_name(text: str) -> str:
+    name = text.strip().lower().rstrip(".")
+    if not 0 < len(name) <= 253 or not set(name) <= set("abcdefghijklmnopqrstuvwxyz0123456789.-_"):
+        raise ValueError(f"{text!r} is not a host name (e.g. router.lan)")
+    return name
+
+
+def _token(text: str) -> str:
+    if not 16 <= len(text) <= 128 or not set(text) <= set(TOKEN_CHARS):
+        raise ValueError("not a token: 16 to 128 letters, digits or -._~+/=")
+    return text
+
+
 def _log_level(text: str) -> str:
     if text not in LOG_LEVELS:
         raise ValueError(f"{text!r} is not one of {', '.join(LOG_LEVELS)}")
@@ -189,8 +206,11 @@ _UCI: dict[str, tuple[str | None, Callable[[str], Any]]] = {
     "connection_max_entries": ("connection_max_entries", _int_range(100, 10_000_000)),
     "additional_subnets": ("additional_subnets", _subnets),
     "leases_file": ("leases_file", str),
+    "allowed_hosts": ("allowed_host", _host_name),  # a list; each value parsed
+    "metrics_public": ("metrics_public", _bool),
+    "api_token": ("api_token", _token),
 }
-LIST_OPTIONS = {"ifaces", "additional_subnets"}
+LIST_OPTIONS = {"ifaces", "additional_subnets", "allowed_hosts"}
 
 
 def from_uci(section: uci.Section | None, path: Path) -> dict[str, Any]:
@@ -202,13 +222,13 @@ def from_uci(section: uci.Section | None, path: Path) -> dict[str, Any]:
         if option is None or section.get(option) is None:
             continue
         try:
-            if name == "ifaces":
+            if name in ("ifaces", "allowed_hosts"):
                 out[name] = [parse(v) for v in section.get_list(option)]
             elif name == "additional_subnets":
                 out[name] = [n for v in section.get_list(option) for n in parse(v)]
             else:
                 out[name] = parse(section.get(option))
-        except ValueError as exc:
+        except ValueError as exc:  # the message never repeats a token's value
             raise ConfigError(f"{path}: option {option}: {exc}") from None
     return out
 
@@ -235,6 +255,8 @@ examples:
         where the traffic goes: flows by domain, for `bandix top-domain` and the API
   bandix --iface br-lan --enable-flows --ipfix-collector 192.0.2.7:4739
         flows also go out as IPFIX records to a collector (nfcapd -p 4739)
+  bandix --iface br-lan --enable-traffic --listen 192.168.1.1 --allowed-host router.lan
+        the dashboard on the LAN at http://router.lan:8686/ (log in with UCI api_token)
   bandix --config-dir /etc/config
         everything from `config bandix 'config'` in /etc/config/bandix (flags win)
 
@@ -323,6 +345,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--additional-subnets", type=_flag(_subnets), metavar="PREFIX[,PREFIX...]",
                    help="extra prefixes counted as LAN, comma-separated")
     p.add_argument("--leases-file", help="dnsmasq leases for hostnames (default /tmp/dhcp.leases)")
+    p.add_argument("--allowed-host", dest="allowed_hosts", action="append", type=_flag(_host_name), metavar="NAME",
+                   help="a name besides loopback and the listen address that the API answers to, as in "
+                   "http://NAME:8686/ (DNS rebinding protection; UCI: list allowed_host)")
+    p.add_argument("--metrics-public", action="store_true",
+                   help="let scrapers off the router read /metrics without the API token (UCI: metrics_public)")
     p.add_argument("--pin-dir", help=f"where the counter maps are pinned (default {DEFAULT_PIN_DIR})")
     # Tests only: history levels with short buckets so rollups happen in seconds.
     p.add_argument("--test-level-seconds", dest="levels", type=_flag(_level_seconds), help=argparse.SUPPRESS)

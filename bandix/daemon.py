@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import signal
 import threading
 import time
@@ -18,7 +19,8 @@ from pyroute2 import IPRoute
 
 from . import config, preflight, uci
 from .api.app import ApiContext, create_app
-from .api.server import ApiServer
+from .api.guard import Access, Guard
+from .api.serve import ApiServer
 from .bpf import layout, loader, tc
 from .bpf.counters import forget_device, read_health
 from .bpf.prefixes import TooManyPrefixes, write_lan_table
@@ -61,6 +63,7 @@ class Daemon:
         self._filters: list[tc.Filter] = []
         self._ifindex: dict[str, int] = {}
         self._server: ApiServer | None = None
+        self._guard: Guard | None = None
         self._watcher: NetlinkWatcher | None = None
         self._recreated_lock = threading.Lock()
         self._recreated: dict[str, int] = {}  # set by the netlink thread, handled by the main loop
@@ -159,11 +162,12 @@ class Daemon:
             self.settings.load()
         except OSError as exc:
             raise FatalError(f"cannot read {self.settings.path}: {exc.strerror}") from None
+        self._ensure_token(o)
         self.store = TrafficStore(o.traffic_retention_seconds, o.levels)
         self._ctx = ApiContext(self.store, self.neighbours, self._health, self.settings, None, self.hostnames)
         try:
-            app, quick_get = create_app(self._ctx, web_log=o.web_log)
-            self._server = ApiServer(app, o.listen, o.port, quick_get=quick_get)
+            self._guard = Guard(self._access(o))
+            self._server = ApiServer(create_app(self._ctx, self._guard, web_log=o.web_log), o.listen, o.port)
         except OSError as exc:
             raise FatalError(f"cannot listen on {o.listen}:{o.port}: {exc.strerror}; choose another --port") from None
         if self.needs_bpf:
@@ -307,9 +311,31 @@ class Daemon:
             self.limiter.apply()
         if self.dns and (new.enable_dns, new.dns_max_records) != (self.opts.enable_dns, self.opts.dns_max_records):
             self._apply_dns(new.enable_dns, new.dns_max_records)
+        self._ensure_token(new)
+        if self._guard:
+            self._guard.access = self._access(new)
         self.opts = new
         log.info("reloaded %s: %d limit rules, %d bindings", path, len(self.settings.rules),
                  len(self.settings.bindings))
+
+    def _ensure_token(self, o: Options) -> None:
+        """Without an api_token nobody off the router gets in: make one and store it in
+        UCI (uci-defaults does so at install; this covers a file without one)."""
+        if o.api_token:
+            return
+        token = secrets.token_hex(16)
+        try:
+            self.settings.set_options({"api_token": token})
+        except (OSError, uci.UciSyntaxError) as exc:
+            log.warning("no api_token in %s and none could be stored (%s): only the router itself "
+                        "can use the API", self.settings.path, exc)
+            return
+        o.api_token = token
+        log.info("made a new API token for clients off the router: uci get bandix.config.api_token")
+
+    @staticmethod
+    def _access(o: Options) -> Access:
+        return Access(o.listen, o.api_token, frozenset(o.allowed_hosts), o.metrics_public)
 
     @property
     def needs_bpf(self) -> bool:

@@ -2,7 +2,8 @@
 
 A rule limits one device's WAN traffic during a weekly time slot. Days are
 1 (Monday) to 7 (Sunday). A slot whose end is not after its start wraps past
-midnight: 22:00–06:00 on Monday covers Monday 22:00 to Tuesday 06:00. Where
+midnight: 22:00–06:00 on Monday covers Monday 22:00 to Tuesday 06:00, and
+an end equal to the start makes 24 hours from the start. Where
 several rules match, the lowest non-zero limit wins in each direction; 0 means
 no limit in that direction.
 """
@@ -97,8 +98,6 @@ def parse_slot(value: object, field: str = "time_slot") -> TimeSlot:
     _no_unknown(value, {"start", "end", "days"}, field + ".")
     start = parse_time(value.get("start"), f"{field}.start")
     end = parse_time(value.get("end"), f"{field}.end", end=True)
-    if start == end:
-        raise ValidationError(f"{field}.end", "must differ from start (00:00 to 24:00 is a whole day)")
     return TimeSlot(start, end, parse_days(value.get("days"), f"{field}.days"))
 
 
@@ -130,6 +129,9 @@ def parse_rule_key(body: object) -> tuple[str, TimeSlot]:
     if not isinstance(body, dict):
         raise ValidationError("body", "must be a JSON object")
     _no_unknown(body, {"mac", "time_slot", "wan_rx_rate_limit", "wan_tx_rate_limit"})
+    for name in ("wan_rx_rate_limit", "wan_tx_rate_limit"):  # ignored, but only when valid
+        if name in body:
+            parse_rate(body[name], name)
     return parse_mac(body.get("mac")), parse_slot(body.get("time_slot"))
 
 

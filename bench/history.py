@@ -71,13 +71,13 @@ class FakeDevices:
         self.slots.close()
 
 
-PAGE_TARGET = 1.10  # CPU with a dashboard page open, at most this many times without
+POLL_TARGET_MS = 2.0  # CPU of one devices-page poll with 250 devices, at most
 PAGE_ROUNDS = 5  # each: the page on one twin, then on the other
 PAGE_WINDOW_S = 20
 
 
 DEVICES_PAGE = "/api/dashboard/devices"
-FIXED_FILE = "/app.css"  # a fixed answer: what any request costs the HTTP server and falcon
+FIXED_FILE = "/app.css"  # a fixed answer: what any request costs waitress and falcon
 
 
 class OpenPage:
@@ -158,10 +158,6 @@ class PageCost:
     windows: list[tuple[float, float]] = field(default_factory=list)  # (with, without) share of a core
     requests: int = 0
     answer_bytes: int = 0
-
-    @property
-    def ratio(self) -> float:
-        return self.with_page / self.without
 
     @property
     def per_poll_ms(self) -> float:
@@ -302,12 +298,13 @@ def history_figures(vr: VirtualRouter, pin_dir: Path, log_dir: Path) -> None:
     print(f"   {'daemon RSS (MB)':28} {rss1:10.1f} {rss250:12.1f} {rss_hist:21.1f}")
     print(f"   {'daemon CPU (% of one core)':28} {cpu1:10.2%} {cpu250:12.2%} {cpu_hist:21.2%}")
     page, fixed = cost[DEVICES_PAGE], cost[FIXED_FILE]
-    print(f"   with a dashboard devices page open (a poll a second, {page.answer_bytes / 1024:.1f} KB each), "
-          f"side by side with an identical daemon without one, {len(page.windows)} windows of {PAGE_WINDOW_S} s: "
-          f"{page.ratio:.3f}x {'PASS' if page.ratio <= PAGE_TARGET else 'MISS'} (target <= {PAGE_TARGET:.2f}x), "
-          f"{page.per_poll_ms:.2f} ms of CPU per poll (windows with/without: {page.windows_text()})")
-    print(f"   the same with {FIXED_FILE} polled instead (a fixed answer: the HTTP server's and falcon's own part): "
-          f"{fixed.ratio:.3f}x, {fixed.per_poll_ms:.2f} ms per poll")
+    print(f"   CPU per dashboard devices-page poll, {DEVICES} devices (a poll a second, "
+          f"{page.answer_bytes / 1024:.1f} KB each; the daemon's CPU minus an identical daemon's without a page, "
+          f"{len(page.windows)} windows of {PAGE_WINDOW_S} s): {page.per_poll_ms:.2f} ms "
+          f"{'PASS' if page.per_poll_ms <= POLL_TARGET_MS else 'MISS'} (goal <= {POLL_TARGET_MS:.1f} ms; "
+          f"windows with/without: {page.windows_text()})")
+    print(f"   the same with {FIXED_FILE} polled instead (a fixed answer: waitress's and falcon's own part): "
+          f"{fixed.per_poll_ms:.2f} ms per poll")
     print(f"   devices in the API: {shown}; memory per device: {(rss250 - rss1) * 1024 / DEVICES:.0f} KB live, "
           f"{per_dev:.0f} KB more with a month of history (every bucket busy)")
     print(f"   database after a simulated month: {size / 1e6:.1f} MB = {size / DEVICES / 1e3:.0f} KB per device "

@@ -8,14 +8,12 @@ counters survive a restart exactly as on a router.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import http.client
 import json
 import os
 import shutil
 import signal
-import struct
 import subprocess
 import sys
 import tempfile
@@ -63,13 +61,10 @@ def http_get(ns: Netns, path: str, port: int = 8686, host: str = "127.0.0.1") ->
 
 
 def dashboard_devices(data: dict, listed: dict | None = None) -> list[dict]:
-    """A /api/dashboard/devices answer's data as one dict per device, values_i64 decoded;
-    who the devices are comes from `listed`, an earlier answer that carried them, when
-    this one did not."""
+    """A /api/dashboard/devices answer's data as one dict per device; who the devices
+    are comes from `listed`, an earlier answer that carried them, when this one did not."""
     listed = listed or data
-    raw = base64.b64decode(data["values_i64"], validate=True)
-    assert len(raw) % 8 == 0
-    numbers = struct.unpack(f"<{len(raw) // 8}q", raw)
+    numbers = data["values"]
     width = len(data["value_fields"])
     assert len(numbers) == width * len(listed["devices"])
     return [{**dict(zip(listed["device_fields"], row, strict=True)),
@@ -104,6 +99,7 @@ class Bandix:
         self.config_dir.mkdir(parents=True, exist_ok=True)
         self.args = ["--port", str(port), "--pin-dir", str(pin_dir), "--config-dir", str(self.config_dir), *args]
         self.env = env
+        self.host = args[args.index("--listen") + 1] if "--listen" in args else "127.0.0.1"
         self.proc: subprocess.Popen | None = None
 
     def command(self) -> list[str]:
@@ -119,7 +115,7 @@ class Bandix:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"bandix exited with {self.proc.returncode}:\n{self.log()}")
             try:
-                if http_get(self.ns, "/api/traffic/devices", self.port)[0] == 200:
+                if http_get(self.ns, "/api/traffic/devices", self.port, self.host)[0] == 200:
                     return self
             except OSError:
                 pass
@@ -131,13 +127,13 @@ class Bandix:
         return self.log_path.read_text(errors="replace")
 
     def get(self, path: str) -> tuple[int, Any]:
-        status, _, body = http_get(self.ns, path, self.port)
+        status, _, body = http_get(self.ns, path, self.port, self.host)
         return status, json.loads(body)
 
     def send(self, method: str, path: str, body: object) -> tuple[int, Any]:
         """A JSON request (body: an object to encode, or raw bytes as they are)."""
         raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-        status, _, text = http_request(self.ns, method, path, raw, self.port)
+        status, _, text = http_request(self.ns, method, path, raw, self.port, self.host)
         return status, json.loads(text)
 
     def devices(self) -> dict[str, dict]:

@@ -222,7 +222,7 @@ def test_devices_answer_sends_who_the_devices_are_only_when_that_changed(site):
             break
     else:
         pytest.fail("no two readings of /api/traffic/devices were equal")
-    shown = dashboard_devices(first)  # values_i64 decoded: value_fields per device
+    shown = dashboard_devices(first)  # value_fields per device
     full = {d["mac"]: d for d in after}
     assert sorted(d["mac"] for d in shown) == sorted(full)  # the same devices (the page sorts them)
     for d in shown:

@@ -30,7 +30,7 @@ VERSION = "0.1.0-r" + (subprocess.run(["git", "rev-list", "--count", "HEAD"], cw
                                       capture_output=True, text=True).stdout.strip() or "1")
 SITE = "usr/lib/python3.11/site-packages"
 BANDIX_DEPENDS = ("libc, python3-light, python3-ctypes, python3-logging, python3-sqlite3, python3-urllib, "
-                  "python3-pyroute2, python3-cryptography, python3-falcon, python3-dnslib, "
+                  "python3-pyroute2, python3-cryptography, python3-falcon, python3-waitress, python3-dnslib, "
                   "libbpf, kmod-sched-core, kmod-sched-bpf")
 POSTINST = ('#!/bin/sh\n[ "${IPKG_NO_SCRIPT}" = "1" ] && exit 0\n[ -s ${IPKG_INSTROOT}/lib/functions.sh ] || exit 0\n'
             '. ${IPKG_INSTROOT}/lib/functions.sh\ndefault_postinst $0 $@\n')
@@ -248,7 +248,7 @@ def test_bandix_version_matches_pyproject() -> None:
     assert _var(REPO / "openwrt/bandix/Makefile", "PKG_VERSION") == project["version"]
 
 
-@pytest.mark.parametrize("dist", ["falcon", "dnslib"])
+@pytest.mark.parametrize("dist", ["falcon", "waitress", "dnslib"])
 def test_python_deps_are_pinned_to_the_tested_versions(dist: str) -> None:
     """Stands in for pypi.mk's download: version = the venv's tested one, a sha256 PKG_HASH."""
     makefile = REPO / f"openwrt/lang/python/python-{dist}/Makefile"
@@ -287,6 +287,7 @@ def _splits_imported(root: Path, skip: tuple[str, ...]) -> set[str]:
     ("openwrt/bandix/Makefile", "bandix", "bandix", ()),
     # falcon's wheel carries its benchmarks and test helpers; the app never imports them
     ("openwrt/lang/python/python-falcon/Makefile", "python3-falcon", "falcon", ("bench", "testing")),
+    ("openwrt/lang/python/python-waitress/Makefile", "python3-waitress", "waitress", ()),
     # test_decode.py is left out of the package by its filespec
     ("openwrt/lang/python/python-dnslib/Makefile", "python3-dnslib", "dnslib", ("test_decode.py",)),
 ])

@@ -76,7 +76,8 @@ def uci_file(config_dir: Path, port: int, listen: str = "127.0.0.1") -> None:
 
 
 def test_post_body_goes_chunked_as_uclient_fetch_sends_it(config_dir):
-    """The request on the wire: uclient-fetch's headers, no Content-Length, one chunk, then 0."""
+    """The request on the wire: uclient-fetch's headers (the plugin's JSON type replacing its form type),
+    no Content-Length, one chunk, then 0."""
     daemon = Daemon()
     try:
         uci_file(config_dir, daemon.port)
@@ -86,7 +87,7 @@ def test_post_body_goes_chunked_as_uclient_fetch_sends_it(config_dir):
         lines = head.decode().split("\r\n")
         assert lines[0] == "POST /api/rpc?method=devices HTTP/1.1"
         assert lines[1:] == ["Host: 127.0.0.1", "User-Agent: uclient-fetch",
-                             "Content-Type: application/x-www-form-urlencoded", "Transfer-Encoding: chunked"]
+                             "Content-Type: application/json", "Transfer-Encoding: chunked"]
         assert body == f"{len(args):X}\r\n{args}\r\n0\r\n\r\n".encode()
     finally:
         daemon.close()

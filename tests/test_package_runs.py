@@ -9,7 +9,7 @@ Stand-ins, since no OpenWrt runs here:
   builds is started in the router namespace, with /etc/config, /tmp/bandix and
   /lib/bpf/bandix.o mapped into the unpacked tree and a test pin directory;
 - the router's python3: this machine's Python 3.11 (the same minor) with the
-  venv's falcon, pyroute2, dnslib and cryptography; bandix itself
+  venv's falcon, waitress, pyroute2, dnslib and cryptography; bandix itself
   is the package's bytecode, not this checkout;
 - rpcd and uhttpd's ubus endpoint: tests/luci/rpcd.py's models, reading the
   unpacked tree's plugin and ACL; uclient-fetch and uci: tests/luci/bin's;

@@ -25,10 +25,11 @@ from .dashboard import DashboardDeviceResource, DashboardDevicesResource, Dashbo
 from .dns import DnsConfigResource, DnsQueriesResource, DnsStatsResource
 from .errors import handle_unexpected, serialize_error
 from .flows import FlowsTopResource
+from .guard import Guard
 from .limits import BindingsResource, ScheduleResource
+from .login import LoginResource, LogoutResource
 from .metrics import PrometheusResource
 from .rpc import RpcResource
-from .server import QuickGet
 from .traffic import DevicesResource, LevelMetricsResource, MetricsResource
 from .web import WebResource
 
@@ -82,11 +83,9 @@ class ApiContext:
             self.limiter.apply()
 
 
-def create_app(ctx: ApiContext, web_log: bool = False) -> tuple[falcon.App, dict[str, QuickGet]]:
-    """The falcon app, and the GETs the HTTP server answers without it: the
-    dashboard's once-a-second poll (none with --web-log, which logs each request
-    through the app)."""
-    app = falcon.App(middleware=[RequestLog()] if web_log else [])
+def create_app(ctx: ApiContext, guard: Guard, web_log: bool = False) -> falcon.App:
+    """The falcon app; `guard` decides who may ask (its access settings change on SIGHUP)."""
+    app = falcon.App(middleware=[RequestLog(), guard] if web_log else [guard], cors_enable=False)
     app.set_error_serializer(serialize_error)
     app.add_error_handler(Exception, handle_unexpected)
     app.req_options.strip_url_path_trailing_slash = True
@@ -103,14 +102,15 @@ def create_app(ctx: ApiContext, web_log: bool = False) -> tuple[falcon.App, dict
     app.add_route("/api/dns/stats", DnsStatsResource(ctx))
     app.add_route("/api/dns/config", DnsConfigResource(ctx))
     app.add_route("/api/flows/top", FlowsTopResource(ctx))
-    dashboard_devices = DashboardDevicesResource(ctx)
-    app.add_route("/api/dashboard/devices", dashboard_devices)
+    app.add_route("/api/dashboard/devices", DashboardDevicesResource(ctx))
     app.add_route("/api/dashboard/device", DashboardDeviceResource(ctx, devices))
     app.add_route("/api/dashboard/dns", DashboardDnsResource(ctx))
     app.add_route("/api/rpc", RpcResource(app))
     app.add_route("/api/openapi.json", OpenApiResource())
+    app.add_route("/api/login", LoginResource(guard))
+    app.add_route("/api/logout", LogoutResource())
     app.add_route("/metrics", PrometheusResource(ctx))
     web = WebResource()
     app.add_route("/", web)
     app.add_route("/{filename}", web)
-    return app, {} if web_log else {"/api/dashboard/devices": dashboard_devices.quick_get}
+    return app

@@ -9,6 +9,13 @@ import falcon
 MAX_BODY = 64 * 1024
 
 
+def _number(text: str) -> int | float:
+    """A JSON number with a fraction or exponent; integral ones are integers, as JSON
+    Schema's `integer` counts them (1032.0 is one)."""
+    value = float(text)
+    return int(value) if value.is_integer() else value
+
+
 def json_body(req: falcon.Request) -> object:
     if req.content_length is not None and req.content_length > MAX_BODY:
         raise falcon.HTTPContentTooLarge(description=f"the body is larger than {MAX_BODY} bytes")
@@ -18,6 +25,6 @@ def json_body(req: falcon.Request) -> object:
     if not raw.strip():
         raise falcon.HTTPBadRequest(description="body: a JSON object is required")
     try:
-        return json.loads(raw)
+        return json.loads(raw, parse_float=_number)
     except (ValueError, RecursionError) as exc:
         raise falcon.HTTPBadRequest(description=f"body: not valid JSON ({exc})") from None

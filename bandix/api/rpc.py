@@ -25,6 +25,7 @@ import falcon
 
 from .body import json_body
 from .errors import ok
+from .guard import SUBREQUEST
 from .traffic import single_param
 
 STR, INT, BOOL, OBJECT = "str", 32, True, {}  # argument types as rpcd's `list` spells them
@@ -104,6 +105,7 @@ def subrequest(app: falcon.App, env: dict, method: str, path: str, query: str,
                body: bytes | None) -> tuple[int, bytes]:
     """Run one request through this app in-process; (status, body)."""
     sub = {k: v for k, v in env.items() if k.startswith(("wsgi.", "SERVER_", "REMOTE_"))}
+    sub[SUBREQUEST] = True  # the guard checked the caller's request already
     sub.update({"REQUEST_METHOD": method, "SCRIPT_NAME": "", "PATH_INFO": path, "QUERY_STRING": query,
                 "wsgi.input": io.BytesIO(body or b""), "CONTENT_LENGTH": str(len(body or b""))})
     if body is not None:

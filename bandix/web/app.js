@@ -43,6 +43,7 @@
 			opts.headers['Content-Type'] = 'application/json';
 		}
 		return fetch(path, opts).then(function (resp) {
+			if (resp.status === 401 && path !== '/api/login') showLogin();
 			return resp.json().catch(function () { return {}; }).then(function (json) {
 				if (!resp.ok || json.status === 'error') {
 					var err = new Error(json.message || resp.status + ' ' + resp.statusText);
@@ -52,17 +53,6 @@
 				return json.data;
 			});
 		});
-	}
-
-	/* The flat numbers of a devices answer: little-endian 64-bit integers in base64
-	   (below 2^53, so exact as numbers). */
-	function integers(base64) {
-		var text = atob(base64), bytes = new Uint8Array(text.length), out = [];
-		for (var i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
-		var view = new DataView(bytes.buffer);
-		for (var j = 0; j + 8 <= bytes.length; j += 8)
-			out.push(view.getUint32(j, true) + view.getUint32(j + 4, true) * 4294967296);
-		return out;
 	}
 
 	/* The devices answer as objects. Who the devices are comes only when it changed
@@ -81,7 +71,7 @@
 						});
 						version = data.version;
 					}
-					var width = data.value_fields.length, values = integers(data.values_i64);
+					var width = data.value_fields.length, values = data.values;
 					return known.map(function (id, n) {
 						var o = Object.assign({}, id);
 						data.value_fields.forEach(function (f, i) { o[f] = values[n * width + i]; });
@@ -477,6 +467,26 @@
 			redraw: draw
 		};
 	};
+
+	/* Off the router the API wants the token (UCI api_token) once; the answer sets an
+	   HttpOnly cookie, so the page never holds the token afterwards. */
+	function showLogin() {
+		if (current) clearInterval(current.timer);
+		current = null;
+		if (document.getElementById('login')) return;
+		var input = el('input', { id: 'token', type: 'password', autocomplete: 'current-password', required: true,
+			'aria-label': 'API token' });
+		var error = el('p', { class: 'error' });
+		main.replaceChildren(el('section', null, el('h1', { text: 'Log in' }),
+			el('p', { text: 'This router wants its bandix API token: uci get bandix.config.api_token' }),
+			el('form', { id: 'login', onsubmit: function (e) {
+				e.preventDefault();
+				api('/api/login', 'POST', { token: input.value }).then(function () {
+					route();
+				}, function (err) { error.textContent = err.message; });
+			} }, input, el('button', { type: 'submit', text: 'Log in' }), error)));
+		input.focus();
+	}
 
 	/* -- routing and polling ----------------------------------------------------- */
 

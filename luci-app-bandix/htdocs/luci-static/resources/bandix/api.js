@@ -36,18 +36,6 @@ function invoke(fn, args) {
 	return fn.apply(null, args || []).then(unwrap);
 }
 
-/* The flat numbers of a devices answer: little-endian 64-bit integers in base64
- * (below 2^53, so exact as numbers). */
-function integers(base64) {
-	var text = atob(base64), bytes = new Uint8Array(text.length), out = [];
-	for (var i = 0; i < text.length; i++)
-		bytes[i] = text.charCodeAt(i);
-	var view = new DataView(bytes.buffer);
-	for (var j = 0; j + 8 <= bytes.length; j += 8)
-		out.push(view.getUint32(j, true) + view.getUint32(j + 4, true) * 4294967296);
-	return out;
-}
-
 var chartsLoading = null;
 
 var COLORS = { down: '#1769aa', up: '#d9730d', lan: '#5a9e3a' };
@@ -58,7 +46,7 @@ return baseclass.extend({
 	/*
 	 * A function answering every device as an object, one call each time. Who the
 	 * devices are (device_fields/devices) comes only when it changed since the
-	 * version held; the numbers (value_fields/values_i64, flat, same order) every time.
+	 * version held; the numbers (value_fields/values, flat, same order) every time.
 	 */
 	devicesFeed: function() {
 		var version = null, known = [];
@@ -72,7 +60,7 @@ return baseclass.extend({
 					});
 					version = data.version;
 				}
-				var width = data.value_fields.length, values = integers(data.values_i64);
+				var width = data.value_fields.length, values = data.values;
 				return known.map(function(id, n) {
 					var o = Object.assign({}, id);
 					data.value_fields.forEach(function(f, i) { o[f] = values[n * width + i]; });
