@@ -31,7 +31,10 @@ from tests.vrouter import VirtualRouter
 
 INIT = ROOT / "files" / "bandix.init"
 LAUNCHER = ROOT / "files" / "bandix.launcher"
+# As installed: uci-defaults has made the API token (else the daemon's first start writes one, and
+# the first reload_config after it sees bandix changed).
 BASE = """config bandix 'config'
+	option api_token '0123456789abcdef0123456789abcdef'
 	list iface 'br-lan'
 	option port '8686'
 	option listen '127.0.0.1'
