@@ -44,6 +44,7 @@ from .store.analytics import AnalyticsWriter
 from .store.database import DatabaseUnavailable
 from .store.dns import DnsStore
 from .store.persistence import Persistence
+from .store.quota_usage import QuotaUsageFile
 from .store.traffic import TrafficStore
 
 log = logging.getLogger("bandix")
@@ -69,6 +70,7 @@ class Daemon:
         self._recreated: dict[str, int] = {}  # set by the netlink thread, handled by the main loop
         self.store: TrafficStore | None = None
         self._persistence: Persistence | None = None
+        self._quota_file: QuotaUsageFile | None = None
         self._collector: TrafficCollector | None = None
         self.neighbours = NeighbourTable(set())
         self.prefixes: LanPrefixes | None = None
@@ -227,6 +229,11 @@ class Daemon:
         maps = self._loaded.maps
         self._collector = TrafficCollector(maps[layout.MAP_DEV_SLOTS], maps[layout.MAP_DEV_OVERFLOW], self.store)
         self.limiter = self._ctx.limiter = Limiter(maps[layout.MAP_LIMITS], maps[layout.MAP_CONTROL], self.settings)
+        if o.traffic_persist_history:
+            self._quota_file = QuotaUsageFile(Path(o.data_dir), o.traffic_flush_interval_seconds)
+            saved = self._quota_file.load()
+            if not self._loaded.reused_pins:  # reused pins still hold the counts themselves
+                self.limiter.restore_usage(saved)
         self.limiter.apply()  # in place before the programs run
         self.dns = DnsCollector(self._loaded.dns_events_fd, maps[layout.MAP_CONTROL], self._health,
                                 DnsStore(o.dns_max_records, self.hostnames.name))
@@ -315,8 +322,8 @@ class Daemon:
         if self._guard:
             self._guard.access = self._access(new)
         self.opts = new
-        log.info("reloaded %s: %d limit rules, %d bindings", path, len(self.settings.rules),
-                 len(self.settings.bindings))
+        log.info("reloaded %s: %d limit rules, %d quotas, %d bindings", path, len(self.settings.rules),
+                 len(self.settings.quotas), len(self.settings.bindings))
 
     def _ensure_token(self, o: Options) -> None:
         """Without an api_token nobody off the router gets in: make one and store it in
@@ -400,6 +407,8 @@ class Daemon:
             try:
                 if self.limiter:
                     self.limiter.apply()
+                    if self._quota_file:
+                        self._quota_file.maybe_save(self.limiter.usage())
                 self.hostnames.refresh()
             except Exception:
                 log.exception("applying the rate limits failed")
@@ -430,6 +439,8 @@ class Daemon:
             self.dns.close()
         if self._watcher:
             self._watcher.stop()
+        if self._quota_file and self.limiter:
+            self._quota_file.maybe_save(self.limiter.usage(), force=True)
         if self._persistence and self._collector:
             try:
                 self._collector.tick()  # the newest reading goes into the final save

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from .macaddr import normalize_mac
 
 _HHMM = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
+_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 MAX_RATE = 12_500_000_000  # bytes/s (100 Gbit/s); the kernel's arithmetic holds up to 18 GB/s
 MINUTES_PER_DAY = 1440
 
@@ -52,9 +53,10 @@ class Rule:
     slot: TimeSlot
     wan_rx_rate_limit: int
     wan_tx_rate_limit: int
+    id: str = ""  # its UCI section's name
 
     def to_json(self) -> dict:
-        return {"mac": self.mac, "time_slot": self.slot.to_json(),
+        return {"id": self.id, "mac": self.mac, "time_slot": self.slot.to_json(),
                 "wan_rx_rate_limit": self.wan_rx_rate_limit, "wan_tx_rate_limit": self.wan_tx_rate_limit}
 
 
@@ -95,7 +97,7 @@ def parse_rate(value: object, field: str) -> int:
 def parse_slot(value: object, field: str = "time_slot") -> TimeSlot:
     if not isinstance(value, dict):
         raise ValidationError(field, "must be an object with start, end and days")
-    _no_unknown(value, {"start", "end", "days"}, field + ".")
+    no_unknown(value, {"start", "end", "days"}, field + ".")
     start = parse_time(value.get("start"), f"{field}.start")
     end = parse_time(value.get("end"), f"{field}.end", end=True)
     return TimeSlot(start, end, parse_days(value.get("days"), f"{field}.days"))
@@ -108,27 +110,41 @@ def parse_mac(value: object, field: str = "mac") -> str:
         raise ValidationError(field, str(exc)) from None
 
 
-def _no_unknown(body: dict, known: set[str], prefix: str = "") -> None:
+def no_unknown(body: dict, known: set[str], prefix: str = "") -> None:
     for key in body:
         if key not in known:
             raise ValidationError(f"{prefix}{key}", "unknown field")
 
 
-def parse_rule(body: object) -> Rule:
-    """A rule from the API's JSON body (POST)."""
+def parse_id(value: object, field: str = "id") -> str:
+    """A rule's or quota's id: the name of its UCI section."""
+    if not isinstance(value, str) or not _ID.fullmatch(value):
+        raise ValidationError(field, "must be an id: 1 to 64 letters, digits, _ or -")
+    return value
+
+
+_RULE_FIELDS = {"mac", "time_slot", "wan_rx_rate_limit", "wan_tx_rate_limit"}
+
+
+def parse_rule(body: object, with_id: bool = False) -> Rule:
+    """A rule from the API's JSON body (POST; PUT with its id)."""
     if not isinstance(body, dict):
         raise ValidationError("body", "must be a JSON object")
-    _no_unknown(body, {"mac", "time_slot", "wan_rx_rate_limit", "wan_tx_rate_limit"})
+    no_unknown(body, _RULE_FIELDS | ({"id"} if with_id else set()))
+    rule_id = parse_id(body.get("id")) if with_id else ""
     return Rule(parse_mac(body.get("mac")), parse_slot(body.get("time_slot")),
                 parse_rate(body.get("wan_rx_rate_limit"), "wan_rx_rate_limit"),
-                parse_rate(body.get("wan_tx_rate_limit"), "wan_tx_rate_limit"))
+                parse_rate(body.get("wan_tx_rate_limit"), "wan_tx_rate_limit"), rule_id)
 
 
-def parse_rule_key(body: object) -> tuple[str, TimeSlot]:
-    """The (mac, time slot) that names a rule (DELETE)."""
+def parse_rule_key(body: object) -> str | tuple[str, TimeSlot]:
+    """What names the rules to delete: {id}, or the (mac, time slot) of the spec."""
     if not isinstance(body, dict):
         raise ValidationError("body", "must be a JSON object")
-    _no_unknown(body, {"mac", "time_slot", "wan_rx_rate_limit", "wan_tx_rate_limit"})
+    if "id" in body:
+        no_unknown(body, {"id"})
+        return parse_id(body["id"])
+    no_unknown(body, _RULE_FIELDS)
     for name in ("wan_rx_rate_limit", "wan_tx_rate_limit"):  # ignored, but only when valid
         if name in body:
             parse_rate(body[name], name)

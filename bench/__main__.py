@@ -25,13 +25,24 @@ from bench.dns import dns_figures
 from bench.fleet import fleet_figures
 from bench.flows import flow_figures
 from bench.history import history_figures
-from tests.bandixd import Bandix, remove_state
+from tests.bandixd import Bandix, config_dir_for, remove_state
 from tests.traffic import counters, delta, settle
 from tests.vrouter import VirtualRouter
 
 COST_TARGET = 2.0  # bandix ns/run at most this many times the empty program's
 RATE_TARGET = 0.97  # packets/s with bandix at least this share of without
 SETTLE_S = 0.5  # after a daemon start or stop, so its own start-up/shutdown work is not measured
+# --with-limits: the UCI file of the daemon under test (rates far above the link's, a quota never used up)
+WITH_LIMITS = """config default_limit 'default_limit'
+	option enabled '1'
+	option wan_rx_rate_limit '1250000000'
+	option wan_tx_rate_limit '1250000000'
+
+config quota 'bench'
+	option mac '*'
+	option period 'month'
+	option bytes '1000000000000000'
+"""
 
 
 class DaemonSwitch:
@@ -144,6 +155,9 @@ def main(argv: list[str] | None = None) -> int:
                         "4 conntrack, 5 DNS, 6 flows, 7 Prometheus scrapes and IPFIX export")
     p.add_argument("--with-flows", action="store_true",
                    help="figures 1 and 2 with --enable-flows (flow counting and hello capture) on")
+    p.add_argument("--with-limits", action="store_true",
+                   help="figures 1 and 2 with a default limit (10 Gbit/s) and a default quota (1 PB) on every "
+                        "device: each WAN packet takes the policy path (bucket, quota count, spin lock)")
     a = p.parse_args(argv)
     if os.geteuid() != 0:
         print("bench: needs root (network namespaces, eBPF)", file=sys.stderr)
@@ -168,6 +182,10 @@ def main(argv: list[str] | None = None) -> int:
                 only = set(a.only or (1, 2, 3, 4, 5, 6, 7))
                 if a.with_flows:
                     switch.extra_args = ["--enable-flows", "--data-dir", str(Path(log_dir) / "data")]
+                if a.with_limits:
+                    config = config_dir_for(pin_dir)
+                    config.mkdir(parents=True, exist_ok=True)
+                    (config / "bandix").write_text(WITH_LIMITS)
                 if only & {1, 2}:
                     costs = program_cost(vr, switch, a.seconds, a.windows, previous)
                 if 2 in only:

@@ -206,8 +206,34 @@ static __always_inline int ensure_linear(struct __sk_buff *skb, __u32 len)
 	return bpf_skb_pull_data(skb, len);
 }
 
-/* The device's limit for `dir`, or NULL when it has none (the common case). */
-static __always_inline struct bandix_limit *limit_of(const __u16 *mac, const int dir)
+/*
+ * A fresh copy of the default entry for a device that has none: its own
+ * buckets (full) and its own quota count (zero) from its first packet on.
+ * Built field by field: the lock may not be copied.
+ */
+static __always_inline struct bandix_limit *adopt_default(struct bandix_mac_key *key, struct bandix_limit *def)
+{
+	struct bandix_limit fresh = {};
+
+	fresh.flags = def->flags | BANDIX_LIMIT_COPY;
+	fresh.quota_bytes = def->quota_bytes;
+	fresh.period_start = def->period_start;
+#pragma unroll
+	for (int d = 0; d < 2; d++) {
+		fresh.rate[d] = def->rate[d];
+		fresh.burst[d] = fresh.tokens[d] = def->burst[d];
+		fresh.quota_rate[d] = def->quota_rate[d];
+		fresh.quota_burst[d] = def->quota_burst[d];
+	}
+	bpf_map_update_elem(&limits, key, &fresh, BPF_NOEXIST);
+
+	struct bandix_limit *l = bpf_map_lookup_elem(&limits, key);
+
+	return l ? l : def; /* the map is full: such devices share the default's buckets */
+}
+
+/* The device's WAN policy, or NULL when nothing limits it (the common case). */
+static __always_inline struct bandix_limit *limit_of(const __u16 *mac)
 {
 	__u32 slot = BANDIX_CONTROL_LIMITS;
 	__u32 *any = bpf_map_lookup_elem(&control, &slot);
@@ -225,7 +251,13 @@ static __always_inline struct bandix_limit *limit_of(const __u16 *mac, const int
 
 	struct bandix_limit *l = bpf_map_lookup_elem(&limits, &key);
 
-	return l && l->rate[dir] ? l : 0;
+	if (l)
+		return l;
+
+	struct bandix_mac_key dkey = { .pad = BANDIX_DEFAULT_KEY_PAD };
+	struct bandix_limit *def = bpf_map_lookup_elem(&limits, &dkey);
+
+	return def ? adopt_default(&key, def) : 0;
 }
 
 /*
@@ -278,28 +310,49 @@ static __always_inline __u64 wire_cost(struct __sk_buff *skb, __u32 l2, int v6)
 	return len + (__u64)(segs - 1) * hdr;
 }
 
-/* Take `bytes` from the bucket; false (drop) when it does not hold them. */
-static __always_inline int take_tokens(struct bandix_limit *l, const int dir, __u64 bytes)
+/*
+ * Whether a WAN packet passes the device's policy: its quota first (used up:
+ * dropped, or held to the quota's rates), then its token bucket. Only what
+ * passes counts against the quota, in the bytes the device counters count.
+ */
+static __always_inline int police(struct __sk_buff *skb, struct bandix_limit *l, const int dir, __u32 l2, int v6)
 {
-	__u64 now = bpf_ktime_get_ns();
-	__u64 cost = bytes * BANDIX_NSEC_PER_SEC;
-	int ok = 0;
+	__u32 flags = l->flags;
+	/* From the flags, next to the lock and rates: a rate alone never touches the quota's cache line. */
+	int quota = flags & (BANDIX_QUOTA_RX | BANDIX_QUOTA_TX);
+
+	if (!quota && !l->rate[dir])
+		return 1;
+
+	__u64 len = skb->len - l2;
+	int bucket = l->rate[dir] || l->quota_rate[dir];
+	/* Outside the lock: wire_cost() may pull headers, and a clock read is a helper call. */
+	__u64 cost = bucket ? wire_cost(skb, l2, v6) * BANDIX_NSEC_PER_SEC : 0;
+	__u64 now = bucket ? bpf_ktime_get_ns() : 0;
+	int ok = 1;
 
 	bpf_spin_lock(&l->lock);
-	__u64 elapsed = now - l->stamp[dir];
+	int spent = quota && l->quota_used >= l->quota_bytes;
+	__u64 rate = spent ? l->quota_rate[dir] : l->rate[dir];
 
-	if (elapsed > BANDIX_NSEC_PER_SEC)
-		elapsed = BANDIX_NSEC_PER_SEC;
-	__u64 tokens = l->tokens[dir] + elapsed * l->rate[dir];
+	if (spent && (flags & BANDIX_QUOTA_BLOCK)) {
+		ok = 0;
+	} else if (rate) {
+		__u64 burst = spent ? l->quota_burst[dir] : l->burst[dir];
+		__u64 elapsed = now - l->stamp[dir];
 
-	if (tokens > l->burst[dir])
-		tokens = l->burst[dir];
-	if (tokens >= cost) {
-		tokens -= cost;
-		ok = 1;
+		if (elapsed > BANDIX_NSEC_PER_SEC)
+			elapsed = BANDIX_NSEC_PER_SEC;
+		__u64 tokens = l->tokens[dir] + elapsed * rate;
+
+		if (tokens > burst)
+			tokens = burst;
+		ok = tokens >= cost;
+		l->tokens[dir] = ok ? tokens - cost : tokens;
+		l->stamp[dir] = now;
 	}
-	l->tokens[dir] = tokens;
-	l->stamp[dir] = now;
+	if (ok && quota && (flags & (BANDIX_QUOTA_RX << dir)))
+		l->quota_used += len;
 	bpf_spin_unlock(&l->lock);
 	return ok;
 }
@@ -618,14 +671,14 @@ static __always_inline int account(struct __sk_buff *skb, const int dir)
 
 	/* Only WAN traffic is limited; a dropped packet is not counted as traffic. */
 	if (!is_lan) {
-		struct bandix_limit *limit = limit_of(mac, dir);
+		struct bandix_limit *limit = limit_of(mac);
 
 		if (limit) {
-			if (!take_tokens(limit, dir, wire_cost(skb, l2, is_v6))) {
+			if (!police(skb, limit, dir, l2, is_v6)) {
 				health_inc(BANDIX_HEALTH_LIMIT_DROPS);
 				return TC_ACT_SHOT;
 			}
-			eth = (void *)(long)skb->data;
+			eth = (void *)(long)skb->data; /* wire_cost() may have pulled headers */
 			if ((void *)(eth + 1) > (void *)(long)skb->data_end)
 				return TC_ACT_UNSPEC;
 			mac = dir == BANDIX_DIR_TX ? eth->src : eth->dst;

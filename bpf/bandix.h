@@ -11,7 +11,7 @@
 #ifndef BANDIX_H
 #define BANDIX_H
 
-#define BANDIX_LAYOUT_VERSION 2
+#define BANDIX_LAYOUT_VERSION 3
 
 /* Sizes of the maps (entries). */
 #define BANDIX_SLOTS 1024      /* dev_slots: per-CPU open-addressing table */
@@ -160,20 +160,39 @@ struct bandix_flow {
 #define BANDIX_NSEC_PER_SEC 1000000000ULL
 
 /*
- * A token bucket per device and direction for WAN traffic. Tokens are kept in
- * byte-nanoseconds (bytes × 10^9), so a refill is elapsed_ns × rate with no
- * division and no rounding loss between closely spaced packets. A refill
- * counts at most one second, so elapsed × rate stays below 2^64 up to rates
- * of 18 GB/s (144 Gbit/s), and a bucket can be up to 18 GB deep. The daemon
- * writes rate and burst; tokens and stamp are the programs' state.
+ * A device's WAN policy: a token bucket per direction and a data quota. Tokens
+ * are kept in byte-nanoseconds (bytes × 10^9), so a refill is elapsed_ns ×
+ * rate with no division and no rounding loss between closely spaced packets.
+ * A refill counts at most one second, so elapsed × rate stays below 2^64 up to
+ * rates of 18 GB/s (144 Gbit/s), and a bucket can be up to 18 GB deep. The
+ * daemon writes flags, rates, bursts and the quota; tokens, stamp and
+ * quota_used are the programs' state (the daemon carries quota_used over when
+ * it rewrites an entry, and zeroes it when a period starts).
+ *
+ * The entry keyed BANDIX_DEFAULT_KEY is the policy of every device without
+ * an entry of its own: on a device's first WAN packet the programs copy it
+ * to the device's MAC (flag BANDIX_LIMIT_COPY), so each device gets buckets
+ * and a quota of its own from that packet on. Devices exempt from the default
+ * carry an entry of their own, all zero when nothing else applies.
  */
+#define BANDIX_LIMIT_COPY 1       /* made by the programs from the default entry */
+#define BANDIX_QUOTA_RX 2         /* quota_used counts WAN bytes to the device */
+#define BANDIX_QUOTA_TX 4         /* quota_used counts WAN bytes from the device */
+#define BANDIX_QUOTA_BLOCK 8      /* used up: drop WAN traffic (else: quota_rate) */
+#define BANDIX_DEFAULT_KEY_PAD 1  /* the default entry: MAC 00:00:00:00:00:00, pad 1 */
+
 struct bandix_limit {
 	struct bpf_spin_lock lock;
-	__u32 pad;
+	__u32 flags;     /* BANDIX_LIMIT_*, BANDIX_QUOTA_* */
 	__u64 rate[2];   /* bytes/s by direction (BANDIX_DIR_RX, _TX); 0 = no limit */
 	__u64 burst[2];  /* bucket depth, byte-nanoseconds */
 	__u64 tokens[2]; /* byte-nanoseconds available */
 	__u64 stamp[2];  /* bpf_ktime_get_ns() of the last refill */
+	__u64 quota_bytes;   /* with BANDIX_QUOTA_RX and/or _TX set; 0 otherwise */
+	__u64 quota_used;    /* L3 WAN bytes passed this period, as the device counters count them */
+	__u64 quota_rate[2]; /* once used up, unless BANDIX_QUOTA_BLOCK: rate and depth in force */
+	__u64 quota_burst[2];
+	__u64 period_start;  /* Unix seconds the quota's period began (the daemon's bookkeeping) */
 };
 
 #endif

@@ -59,7 +59,7 @@ def test_devices_and_metrics_match_the_document(vrouter, busy):
 
 def test_every_path_in_the_document_is_served(vrouter, busy):
     for path, item in OPENAPI["paths"].items():
-        if "get" not in item:  # POST only (login, logout): served, but not to a GET
+        if "get" not in item:  # POST only (login, logout, whitelist/enabled): served, but not to a GET
             assert http_get(busy.ns, path, busy.port)[0] == 405, path
             continue
         required = [p["name"] for p in item["get"].get("parameters", []) if p.get("required")]

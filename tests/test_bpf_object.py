@@ -69,6 +69,9 @@ def test_header_constants_match_the_python_mirror():
     assert int(defines["BANDIX_OVERFLOW"]) == layout.OVERFLOW
     assert int(defines["BANDIX_MAX_PREFIXES"]) == layout.MAX_PREFIXES
     assert int(defines["BANDIX_MAX_LIMITS"]) == layout.MAX_LIMITS
+    assert [int(defines[f"BANDIX_{n}"]) for n in ("LIMIT_COPY", "QUOTA_RX", "QUOTA_TX", "QUOTA_BLOCK")] == [
+        layout.LIMIT_COPY, layout.QUOTA_RX, layout.QUOTA_TX, layout.QUOTA_BLOCK]
+    assert layout.DEFAULT_KEY[6:] == struct.pack("=H", int(defines["BANDIX_DEFAULT_KEY_PAD"]))
     assert int(defines["BANDIX_DNS_CAPTURE"]) == layout.DNS_CAPTURE
     assert int(defines["BANDIX_FLOWS"]) == layout.FLOWS
     assert int(defines["BANDIX_HELLO_PACKETS"]) == layout.HELLO_PACKETS

@@ -112,7 +112,8 @@ def test_schedule_editor_stores_rules_and_shows_the_apis_message(page, site):
     page.locator("#rules tbody tr", has_text=c2.mac).wait_for(timeout=5000)
     rules = daemon.get("/api/traffic/limits/schedule")[1]["data"]["limits"]
     assert {"mac": c2.mac, "time_slot": {"start": "08:00", "end": "20:30", "days": [1, 2, 3, 4, 5, 6, 7]},
-            "wan_rx_rate_limit": 1_000_000, "wan_tx_rate_limit": 250_000} in rules
+            "wan_rx_rate_limit": 1_000_000, "wan_tx_rate_limit": 250_000} in [
+        {k: v for k, v in r.items() if k != "id"} for r in rules]
     # An invalid rule: the API's own message, and nothing stored.
     bad = {"mac": c2.mac, "time_slot": {"start": "25:00", "end": "20:30", "days": [1, 2, 3, 4, 5, 6, 7]},
            "wan_rx_rate_limit": 1_000_000, "wan_tx_rate_limit": 0}
@@ -136,9 +137,61 @@ def test_schedule_editor_stores_rules_and_shows_the_apis_message(page, site):
     page.locator("tbody tr", has_text="Kitchen tablet").wait_for(timeout=5000)
     # Delete the rule again through the table.
     page.goto(site["url"] + "#/limits")
-    page.locator("#rules tbody tr", has_text=c2.mac).locator("button").click()
+    page.locator("#rules tbody tr", has_text=c2.mac).locator("button", has_text="Delete").click()
     page.locator("#rules tbody tr", has_text="No rules").wait_for(timeout=5000)
     assert daemon.get("/api/traffic/limits/schedule")[1]["data"]["limits"] == []
+
+
+def test_limits_page_edits_a_rule_in_place_sets_the_default_and_quotas(page, site):
+    daemon, c1, c2 = site["daemon"], site["vr"].clients[0], site["vr"].clients[1]
+    rule = {"mac": c1.mac, "time_slot": {"start": "07:00", "end": "08:00", "days": [1]},
+            "wan_rx_rate_limit": 500_000, "wan_tx_rate_limit": 0}
+    rule_id = daemon.send("POST", "/api/traffic/limits/schedule", rule)[1]["data"]["limit"]["id"]
+    page.goto(site["url"] + "#/limits")
+    page.locator("#rules tbody tr", has_text=c1.mac).locator("button", has_text="Edit").click()
+    assert page.input_value("#rule-form input[name=down]") == "500"  # KB/s
+    page.fill("#rule-form input[name=end]", "09:30")
+    page.click("#rule-form button[type=submit]")
+    page.locator("#rules tbody tr", has_text="07:00–09:30").wait_for(timeout=5000)
+    assert daemon.get("/api/traffic/limits/schedule")[1]["data"]["limits"] == [
+        {**rule, "id": rule_id, "time_slot": {**rule["time_slot"], "end": "09:30"}}]
+    # The default limit, with c2 exempt.
+    page.fill("#default-form input[name=down]", "40")
+    page.fill("#default-form input[name=up]", "10")
+    page.check("#default-form input[name=enabled]")
+    page.click("#default-form button[type=submit]")
+    page.fill("#whitelist-form input[name=mac]", c2.mac)
+    page.click("#whitelist-form button[type=submit]")
+    page.locator("#whitelist tbody tr", has_text=c2.mac).wait_for(timeout=5000)
+    page.locator("#default-state", has_text="In force").wait_for(timeout=5000)
+    assert daemon.get("/api/traffic/rate_limit/default")[1]["data"] == {
+        "wan_rx_rate_limit": 5_000_000, "wan_tx_rate_limit": 1_250_000, "enabled": True}
+    assert daemon.get("/api/traffic/rate_limit/whitelist")[1]["data"]["macs"] == [c2.mac]
+    # A quota for c1 and the default one, as the form sends them.
+    for mac, amount in ((c1.mac, "2"), ("*", "50")):
+        page.fill("#quota-form input[name=mac]", mac)
+        page.fill("#quota-form input[name=amount]", amount)
+        page.select_option("#quota-form select[name=period]", "month")
+        page.fill("#quota-form input[name=reset_day]", "15")
+        page.fill("#quota-form input[name=reset_hour]", "6")
+        page.click("#quota-form button[type=submit]")
+        page.locator("#quotas tbody tr", has_text="day 15, 06:00").nth(0 if mac != "*" else 1).wait_for(timeout=5000)
+    quotas = daemon.get("/api/traffic/quotas")[1]["data"]["quotas"]
+    assert [(q["mac"], q["bytes"], q["period"], q["reset_day"], q["reset_hour"], q["action"]) for q in quotas] == [
+        (c1.mac, 2 * 2**30, "month", 15, 6, "block"), ("*", 50 * 2**30, "month", 15, 6, "block")]
+    page.reload()
+    page.locator("#quotas tbody tr", has_text="within quota").first.wait_for(timeout=5000)
+    page.screenshot(path=str(SHOTS / "limits-default-quotas.png"), full_page=True)
+    for q in quotas:
+        page.locator("#quotas tbody tr", has_text=label_of(q["mac"])).first.locator("button", has_text="Delete").click()
+    page.locator("#quotas tbody tr", has_text="No quotas").wait_for(timeout=5000)
+    daemon.send("POST", "/api/traffic/rate_limit/whitelist/enabled", {"enabled": False})
+    daemon.send("DELETE", "/api/traffic/rate_limit/whitelist", {"mac": c2.mac})
+    daemon.send("DELETE", "/api/traffic/limits/schedule", {"id": rule_id})
+
+
+def label_of(mac: str) -> str:
+    return "Every other device" if mac == "*" else mac
 
 
 @pytest.mark.parametrize("name, text", [("connections", "Established"), ("dns", "Queries"),

@@ -7,6 +7,7 @@ is half a second of traffic, so that limit is measured over 8 seconds to keep
 the window's edges from moving the figure by more than a few percent.
 """
 
+import ctypes
 import json
 import signal
 import struct
@@ -35,7 +36,7 @@ def goodput(vrouter, client, *args: str, seconds: int = 4) -> float:
 
 
 def kernel_limits(pin_dir) -> dict[str, tuple[int, int]]:
-    m = open_pinned(str(pin_dir / layout.MAP_LIMITS), "limits", 8, 72)
+    m = open_pinned(str(pin_dir / layout.MAP_LIMITS), "limits", 8, ctypes.sizeof(layout.Limit))
     try:
         return {mac.hex(":"): rates for mac, rates in read_limits(m).items()}
     finally:
@@ -131,7 +132,7 @@ def test_test_run_arithmetic_holds_at_10_gbit_after_a_long_idle(tmp_pin_dir):
         # 10 Gbit/s, stamp 0: the first refill sees the whole uptime as elapsed time.
         write_limit(limits, mac, 0, 1_250_000_000)
         raw = bytearray(limits.lookup(mac + b"\0\0"))
-        struct.pack_into("=Q", raw, 8 + 8 * 4 + 8, 0)  # tokens[tx] = 0: the bucket is empty
+        struct.pack_into("=Q", raw, layout.Limit.tokens.offset + 8, 0)  # tokens[tx] = 0: the bucket is empty
         limits.update(mac + b"\0\0", bytes(raw), 4)
         assert run_program(fd, frame) == -1  # refilled, not wrapped around: passes (TC_ACT_UNSPEC)
         # 8000 B/s: the 128 KB bucket holds 131 packets of 1000 bytes, then drops.

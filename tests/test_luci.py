@@ -81,9 +81,15 @@ def test_settings_options_are_the_daemons():
     assert used and used <= daemon_options, used - daemon_options
     assert {"iface", "traffic_retention_seconds", "traffic_persist_history", "dns_enabled", "flows_enabled",
             "connection_enabled"} <= used
-    limit = text[text.index("'limit'"):text.index("'binding'")]
+    limit = text[text.index("'limit'"):text.index("'default_limit'")]
     assert re.findall(r"s\.option\(form\.\w+, '(\w+)'", limit) == [
         "mac", "days", "start", "end", "wan_rx_rate_limit", "wan_tx_rate_limit"]
+    default = text[text.index("'default_limit'"):text.index("'quota'")]
+    assert re.findall(r"s\.option\(form\.\w+, '(\w+)'", default) == [
+        "enabled", "wan_rx_rate_limit", "wan_tx_rate_limit", "whitelist"]
+    quota = text[text.index("'quota'"):text.index("'binding'")]
+    from bandix.quota import FIELDS
+    assert re.findall(r"s\.option\(form\.\w+, '(\w+)'", quota) == list(FIELDS)
     binding = text[text.index("'binding'"):]
     assert re.findall(r"s\.option\(form\.\w+, '(\w+)'", binding) == ["mac", "hostname"]
 
@@ -253,3 +259,33 @@ def test_settings_shows_the_uci_file(open_view, site):
         pg.screenshot(path=str(SHOTS / "luci-settings.png"), full_page=True)
     finally:
         daemon.send("DELETE", "/api/traffic/limits/schedule", {"mac": mac, "time_slot": rule["time_slot"]})
+
+
+def test_settings_show_the_default_limit_and_the_quotas(open_view, site):
+    vr, daemon = site["vr"], site["daemon"]
+    c1, c2 = vr.clients[0].mac, vr.clients[1].mac
+    quota = {"mac": c1, "period": "month", "bytes": 20 * 2**30, "direction": "both", "action": "throttle",
+             "throttle_rx_rate": 125000, "throttle_tx_rate": 62500, "reset_day": 1, "reset_hour": 4}
+    ids = [daemon.send("POST", "/api/traffic/quotas", body)[1]["data"]["quota"]["id"]
+           for body in (quota, {**quota, "mac": "*", "bytes": 5 * 2**30, "action": "block", "period": "day"})]
+    daemon.send("POST", "/api/traffic/rate_limit/default", {"wan_rx_rate_limit": 1250000, "wan_tx_rate_limit": 250000})
+    daemon.send("POST", "/api/traffic/rate_limit/whitelist", {"mac": c2})
+    daemon.send("POST", "/api/traffic/rate_limit/whitelist/enabled", {"enabled": True})
+    try:
+        pg = open_view("settings")
+        rows = pg.locator("#cbi-bandix-quota tr.cbi-section-table-row")
+        rows.nth(1).wait_for(timeout=10000)
+        # The stand-in grid shows raw values.
+        assert rows.first.locator("td").all_inner_texts()[:9] == [
+            c1, "month", str(20 * 2**30), "both", "throttle", "125000", "62500", "1", "4"]
+        assert rows.nth(1).locator("td").all_inner_texts()[:5] == ["*", "day", str(5 * 2**30), "both", "block"]
+        assert pg.is_checked("input[id='widget.cbid.bandix.default_limit.enabled']")
+        assert pg.input_value("input[id='widget.cbid.bandix.default_limit.wan_rx_rate_limit']") == "1250000"
+        assert pg.input_value("[id='widget.cbid.bandix.default_limit.whitelist'] input") == c2
+        pg.locator("#cbi-bandix-quota").scroll_into_view_if_needed()
+        pg.screenshot(path=str(SHOTS / "luci-settings-quotas.png"), full_page=True)
+    finally:
+        for quota_id in ids:
+            daemon.send("DELETE", "/api/traffic/quotas", {"id": quota_id})
+        daemon.send("POST", "/api/traffic/rate_limit/whitelist/enabled", {"enabled": False})
+        daemon.send("DELETE", "/api/traffic/rate_limit/whitelist", {"mac": c2})

@@ -103,7 +103,9 @@ def test_save_and_apply_reaches_the_running_daemon_within_5_s(site, page):
     binding.locator("td[data-name=hostname] input").fill("Living room TV")
     router.syslog()
     router.wait_applied(MAC, "Living room TV", save_apply(pg))
-    assert router.get("/api/traffic/limits/schedule")[1]["data"]["limits"] == [{
+    limits = router.get("/api/traffic/limits/schedule")[1]["data"]["limits"]
+    assert [rule.pop("id") != "" for rule in limits] == [True]  # the name of the section LuCI added
+    assert limits == [{
         "mac": MAC, "time_slot": {"start": "08:00", "end": "20:00", "days": [1, 2, 3, 4, 5, 6, 7]},
         "wan_rx_rate_limit": 125000, "wan_tx_rate_limit": 0}]
     assert first.started == [pid] and first.running  # SIGHUP, no restart

@@ -55,7 +55,9 @@ def test_list_is_the_daemons_method_table_and_the_acl_splits_it(site):
     write = ACL["write"]["ubus"]["luci.bandix"]
     assert sorted(read) == sorted(table["read"]) and sorted(write) == sorted(table["write"])
     assert not set(read) & set(write) and sorted(read + write) == sorted(table["methods"])
-    assert set(write) == {"set_limit", "delete_limit", "set_binding", "set_dns_config"}
+    assert set(write) == {"set_limit", "put_limit", "delete_limit", "set_default_limit", "add_whitelist",
+                          "delete_whitelist", "set_whitelist_enabled", "set_quota", "put_quota", "delete_quota",
+                          "set_binding", "set_dns_config"}
     assert ACL["read"]["uci"] == ["bandix", "network", "wireless"] and ACL["write"]["uci"] == ["bandix"]
 
 
@@ -129,9 +131,18 @@ def test_writes_go_through_the_same_handlers(site):
     assert bad == {"status": "error", "code": 400, "message": "hostname: must not start or end with spaces"}
     rule = {"mac": mac, "time_slot": {"start": "08:00", "end": "20:30", "days": [1, 2, 3]},
             "wan_rx_rate_limit": 1_000_000, "wan_tx_rate_limit": 0}
-    assert call(site, "set_limit", rule)["data"]["limit"] == rule
-    assert call(site, "schedule")["data"]["limits"] == [rule]
+    stored = call(site, "set_limit", rule)["data"]["limit"]
+    assert stored == {**rule, "id": stored["id"]}
+    assert call(site, "schedule")["data"]["limits"] == [stored]
+    assert call(site, "put_limit", {**rule, "id": stored["id"], "wan_tx_rate_limit": 5})["data"]["limit"] == {
+        **stored, "wan_tx_rate_limit": 5}
     assert call(site, "delete_limit", {"mac": mac, "time_slot": rule["time_slot"]})["status"] == "success"
+    # A quota over 2^31 bytes passes the plugin whole (declared 64: an INT64 for rpcd).
+    quota = {"mac": mac, "period": "month", "bytes": 50 * 10**9, "direction": "both", "action": "block",
+             "throttle_rx_rate": 0, "throttle_tx_rate": 0, "reset_day": 1, "reset_hour": 0}
+    stored = call(site, "set_quota", quota)["data"]["quota"]
+    assert call(site, "quotas")["data"]["quotas"] == [{**quota, "id": stored["id"]}]
+    assert call(site, "delete_quota", {"id": stored["id"]})["status"] == "success"
     assert daemon.get("/api/traffic/limits/schedule")[1]["data"]["limits"] == []
     assert call(site, "set_binding", {"mac": mac, "hostname": ""})["status"] == "success"
 

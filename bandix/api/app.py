@@ -17,7 +17,7 @@ from ..collect.connections import ConnectionCollector
 from ..collect.dns import DnsCollector
 from ..collect.hostnames import Hostnames
 from ..collect.neighbours import NeighbourTable
-from ..limiter import Limiter
+from ..limiter import NO_QUOTA, Limiter, QuotaStatus
 from ..settings import Settings
 from ..store.traffic import TrafficStore
 from .connections import ConnectionDevicesResource, ConnectionFlowsResource
@@ -26,9 +26,16 @@ from .dns import DnsConfigResource, DnsQueriesResource, DnsStatsResource
 from .errors import handle_unexpected, serialize_error
 from .flows import FlowsTopResource
 from .guard import Guard
-from .limits import BindingsResource, ScheduleResource
+from .limits import (
+    BindingsResource,
+    DefaultLimitResource,
+    ScheduleResource,
+    WhitelistEnabledResource,
+    WhitelistResource,
+)
 from .login import LoginResource, LogoutResource
 from .metrics import PrometheusResource
+from .quotas import QuotasResource
 from .rpc import RpcResource
 from .traffic import DevicesResource, LevelMetricsResource, MetricsResource
 from .web import WebResource
@@ -78,6 +85,9 @@ class ApiContext:
     def limits_in_force(self) -> dict[str, tuple[int, int]]:
         return self.limiter.all_in_force() if self.limiter else {}
 
+    def quota_status(self, mac: str) -> QuotaStatus:
+        return self.limiter.quota_status(mac) if self.limiter else NO_QUOTA
+
     def limits_changed(self) -> None:
         if self.limiter:
             self.limiter.apply()
@@ -95,6 +105,11 @@ def create_app(ctx: ApiContext, guard: Guard, web_log: bool = False) -> falcon.A
     for level in ctx.store.levels:
         app.add_route(f"/api/traffic/metrics/{level.name}", LevelMetricsResource(ctx.store, level.name))
     app.add_route("/api/traffic/limits/schedule", ScheduleResource(ctx.settings, ctx.limits_changed))
+    app.add_route("/api/traffic/rate_limit/default", DefaultLimitResource(ctx.settings, ctx.limits_changed))
+    app.add_route("/api/traffic/rate_limit/whitelist", WhitelistResource(ctx.settings, ctx.limits_changed))
+    app.add_route("/api/traffic/rate_limit/whitelist/enabled",
+                  WhitelistEnabledResource(ctx.settings, ctx.limits_changed))
+    app.add_route("/api/traffic/quotas", QuotasResource(ctx.settings, ctx.limits_changed))
     app.add_route("/api/traffic/bindings", BindingsResource(ctx.settings))
     app.add_route("/api/connection/devices", ConnectionDevicesResource(ctx))
     app.add_route("/api/connection/flows", ConnectionFlowsResource(ctx))

@@ -28,7 +28,7 @@ from .errors import ok
 from .guard import SUBREQUEST
 from .traffic import single_param
 
-STR, INT, BOOL, OBJECT = "str", 32, True, {}  # argument types as rpcd's `list` spells them
+STR, INT, INT64, BOOL, OBJECT = "str", 32, 64, True, {}  # argument types as rpcd's `list` spells them
 # uhttpd's ubus handler (openwrt/uhttpd ubus.c, uh_ubus_handle_request_object ->
 # uh_ubus_call) adds the caller's session id to the arguments of every call it
 # forwards, and the plugin passes them on as they are: accepted and dropped here.
@@ -43,6 +43,8 @@ class Method:
     write: bool = False  # changes the configuration: the ACL's write set
 
 
+_QUOTA_ARGS = {"mac": STR, "period": STR, "bytes": INT64, "direction": STR, "action": STR,
+               "throttle_rx_rate": INT, "throttle_tx_rate": INT, "reset_day": INT, "reset_hour": INT}
 METHODS: dict[str, Method] = {
     "devices": Method("GET", "/api/dashboard/devices", {"known": STR}),
     # since (ms since the epoch) is a string: older libubox clamps JSON numbers to 32 bits.
@@ -59,8 +61,24 @@ METHODS: dict[str, Method] = {
     "set_limit": Method("POST", "/api/traffic/limits/schedule",
                         {"mac": STR, "time_slot": OBJECT, "wan_rx_rate_limit": INT, "wan_tx_rate_limit": INT},
                         write=True),
-    "delete_limit": Method("DELETE", "/api/traffic/limits/schedule", {"mac": STR, "time_slot": OBJECT},
+    "put_limit": Method("PUT", "/api/traffic/limits/schedule",
+                        {"id": STR, "mac": STR, "time_slot": OBJECT, "wan_rx_rate_limit": INT,
+                         "wan_tx_rate_limit": INT}, write=True),
+    "delete_limit": Method("DELETE", "/api/traffic/limits/schedule", {"id": STR, "mac": STR, "time_slot": OBJECT},
                            write=True),
+    "default_limit": Method("GET", "/api/traffic/rate_limit/default"),
+    "set_default_limit": Method("POST", "/api/traffic/rate_limit/default",
+                                {"wan_rx_rate_limit": INT, "wan_tx_rate_limit": INT}, write=True),
+    "whitelist": Method("GET", "/api/traffic/rate_limit/whitelist"),
+    "add_whitelist": Method("POST", "/api/traffic/rate_limit/whitelist", {"mac": STR}, write=True),
+    "delete_whitelist": Method("DELETE", "/api/traffic/rate_limit/whitelist", {"mac": STR}, write=True),
+    "set_whitelist_enabled": Method("POST", "/api/traffic/rate_limit/whitelist/enabled", {"enabled": BOOL},
+                                    write=True),
+    "quotas": Method("GET", "/api/traffic/quotas"),
+    # bytes may pass 2^31: 64 makes rpcd check it as BLOBMSG_TYPE_INT64 (rpc_plugin_parse_signature, plugin.c).
+    "set_quota": Method("POST", "/api/traffic/quotas", _QUOTA_ARGS, write=True),
+    "put_quota": Method("PUT", "/api/traffic/quotas", {"id": STR, **_QUOTA_ARGS}, write=True),
+    "delete_quota": Method("DELETE", "/api/traffic/quotas", {"id": STR}, write=True),
     "set_binding": Method("POST", "/api/traffic/bindings", {"mac": STR, "hostname": STR}, write=True),
     "set_dns_config": Method("POST", "/api/dns/config", {"enabled": BOOL, "max_records": INT}, write=True),
 }

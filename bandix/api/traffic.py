@@ -75,6 +75,7 @@ class DevicesResource:
             "wan_rx_rate_limit": limit_rx,
             "wan_tx_rate_limit": limit_tx,
             "last_online_ts": max(dev.last_online_ms, int(confirmed * 1000)),
+            **self._ctx.quota_status(dev.mac).to_json(),
         }
 
     def device_list(self) -> list[dict]:

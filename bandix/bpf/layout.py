@@ -7,8 +7,9 @@ two cannot drift apart silently.
 from __future__ import annotations
 
 import ctypes
+import struct
 
-LAYOUT_VERSION = 2
+LAYOUT_VERSION = 3
 
 SLOTS = 1024
 OVERFLOW = 2048
@@ -41,6 +42,11 @@ CONTROL_FLOWS = 6  # 1: the programs count flows and copy hellos into hello_even
 CONTROL_SLOTS = 8
 
 MAX_LIMITS = 1024
+LIMIT_COPY = 1  # made by the programs from the default entry
+QUOTA_RX = 2  # the quota counts WAN bytes to the device
+QUOTA_TX = 4  # ... and/or from it
+QUOTA_BLOCK = 8  # used up: WAN traffic dropped (else held to quota_rate)
+DEFAULT_KEY = bytes(6) + struct.pack("=H", 1)  # the default entry's key: MAC zero, pad 1 (native order)
 DNS_CAPTURE = 2048
 FLOWS = 16384  # default entries of the flows map
 HELLO_PACKETS = 8
@@ -97,15 +103,20 @@ class Lan(ctypes.Structure):
 
 
 class Limit(ctypes.Structure):
-    """Token buckets of one device; [0] is rx (download), [1] tx (upload)."""
+    """A device's WAN policy: token buckets and quota; [0] is rx (download), [1] tx (upload)."""
 
     _fields_ = [
         ("lock", ctypes.c_uint32),  # struct bpf_spin_lock
-        ("pad", ctypes.c_uint32),
+        ("flags", ctypes.c_uint32),
         ("rate", ctypes.c_uint64 * 2),
         ("burst", ctypes.c_uint64 * 2),
         ("tokens", ctypes.c_uint64 * 2),
         ("stamp", ctypes.c_uint64 * 2),
+        ("quota_bytes", ctypes.c_uint64),
+        ("quota_used", ctypes.c_uint64),
+        ("quota_rate", ctypes.c_uint64 * 2),
+        ("quota_burst", ctypes.c_uint64 * 2),
+        ("period_start", ctypes.c_uint64),
     ]
 
 

@@ -266,17 +266,45 @@
 
 	var DAY_NAMES = ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'];
 
+	var QUOTA_STATES = { none: 'no quota', ok: 'within quota', blocked: 'blocked', throttled: 'throttled' };
+
+	/* A rate field in the form's unit: '' or a number; bytes/s (0 = none). */
+	function formRate(text, scale) { return text === '' ? 0 : Math.round(Number(text) * scale); }
+	function unitSelect(nameAttr) {
+		return el('select', { name: nameAttr || 'unit', 'aria-label': 'Limit unit' },
+			el('option', { value: '125000', text: 'Mbit/s' }), el('option', { value: '1000', text: 'KB/s' }));
+	}
+
 	pages.limits = function () {
-		var devices = [], rules = [], bindings = [];
-		var ruleBody = el('tbody'), bindBody = el('tbody');
+		var devices = [], rules = [], bindings = [], quotas = [], whitelist = { enabled: false, macs: [] };
+		var defaults = { wan_rx_rate_limit: 0, wan_tx_rate_limit: 0, enabled: false };
+		var ruleBody = el('tbody'), bindBody = el('tbody'), quotaBody = el('tbody'), whiteBody = el('tbody');
 		var ruleError = el('div', { class: 'error', role: 'alert', id: 'rule-error' });
 		var bindError = el('div', { class: 'error', role: 'alert', id: 'binding-error' });
+		var defaultError = el('div', { class: 'error', role: 'alert', id: 'default-error' });
+		var quotaError = el('div', { class: 'error', role: 'alert', id: 'quota-error' });
 		var deviceList = el('datalist', { id: 'device-macs' });
+		var defaultState = el('p', { class: 'muted', id: 'default-state' });
 		function label(mac) {
+			if (mac === '*') return 'Every other device';
 			var d = devices.filter(function (x) { return x.mac === mac; })[0];
 			return d && d.hostname ? d.hostname + ' (' + mac + ')' : mac;
 		}
 		function limitText(v) { return v ? rate(v) : 'no limit'; }
+		function failed(box) { return function (e) { box.textContent = e.message; }; }
+		function quotaUse(q) {
+			var under = devices.filter(function (d) { return q.mac === '*' ? d.quota_bytes && !quotas.some(function (o) { return o.mac === d.mac; }) : d.mac === q.mac; });
+			if (!under.length) return '—';
+			return under.map(function (d) {
+				return (q.mac === '*' ? name(d) + ': ' : '') + bytes(d.quota_used_bytes) + ' (' + QUOTA_STATES[d.quota_state] + ')';
+			}).join(', ');
+		}
+		function resetText(q) {
+			var hour = (q.reset_hour < 10 ? '0' : '') + q.reset_hour + ':00';
+			if (q.period === 'day') return 'daily at ' + hour;
+			if (q.period === 'week') return DAY_NAMES[q.reset_day - 1] + ' ' + hour;
+			return 'day ' + q.reset_day + ', ' + hour;
+		}
 		function draw() {
 			deviceList.replaceChildren.apply(deviceList, devices.map(function (d) { return el('option', { value: d.mac, text: name(d) }); }));
 			ruleBody.replaceChildren.apply(ruleBody, rules.map(function (r) {
@@ -285,67 +313,182 @@
 					el('td', { text: r.time_slot.start + '–' + r.time_slot.end }),
 					el('td', { class: 'num down', text: limitText(r.wan_rx_rate_limit) }),
 					el('td', { class: 'num up', text: limitText(r.wan_tx_rate_limit) }),
-					el('td', null, el('button', { type: 'button', text: 'Delete', onclick: function () {
-						api('/api/traffic/limits/schedule', 'DELETE', { mac: r.mac, time_slot: r.time_slot })
-							.then(load, function (e) { ruleError.textContent = e.message; });
-					} })));
+					el('td', null, el('button', { type: 'button', text: 'Edit', onclick: function () { editRule(r); } }), ' ',
+						el('button', { type: 'button', text: 'Delete', onclick: function () {
+							api('/api/traffic/limits/schedule', 'DELETE', { id: r.id }).then(load, failed(ruleError));
+						} })));
 			}));
 			if (!rules.length) ruleBody.appendChild(el('tr', null, el('td', { colspan: 6, class: 'muted', text: 'No rules.' })));
+			defaultState.textContent = defaults.enabled
+				? 'In force: every device not on the whitelist, new ones from their first packet, is held to ' +
+					limitText(defaults.wan_rx_rate_limit) + ' down / ' + limitText(defaults.wan_tx_rate_limit) + ' up.'
+				: 'Off: only the rules above limit devices.';
+			whiteBody.replaceChildren.apply(whiteBody, whitelist.macs.map(function (mac) {
+				return el('tr', null, el('td', { text: label(mac) }), el('td', null, el('button', { type: 'button', text: 'Remove', onclick: function () {
+					api('/api/traffic/rate_limit/whitelist', 'DELETE', { mac: mac }).then(load, failed(defaultError));
+				} })));
+			}));
+			if (!whitelist.macs.length) whiteBody.appendChild(el('tr', null, el('td', { colspan: 2, class: 'muted', text: 'Nobody is exempt.' })));
+			quotaBody.replaceChildren.apply(quotaBody, quotas.map(function (q) {
+				var when = q.action === 'block' ? 'block WAN' : 'throttle to ' + limitText(q.throttle_rx_rate) + ' / ' + limitText(q.throttle_tx_rate);
+				return el('tr', null, el('td', { text: label(q.mac) }),
+					el('td', { class: 'num', text: bytes(q.bytes) + ' / ' + q.period }),
+					el('td', { text: { rx: 'download', tx: 'upload', both: 'both' }[q.direction] }),
+					el('td', { text: resetText(q) }), el('td', { text: when }),
+					el('td', { class: 'quota-use', text: quotaUse(q) }),
+					el('td', null, el('button', { type: 'button', text: 'Edit', onclick: function () { editQuota(q); } }), ' ',
+						el('button', { type: 'button', text: 'Delete', onclick: function () {
+							api('/api/traffic/quotas', 'DELETE', { id: q.id }).then(load, failed(quotaError));
+						} })));
+			}));
+			if (!quotas.length) quotaBody.appendChild(el('tr', null, el('td', { colspan: 7, class: 'muted', text: 'No quotas.' })));
 			bindBody.replaceChildren.apply(bindBody, bindings.map(function (b) {
 				return el('tr', null, el('td', { text: b.mac }), el('td', { text: b.hostname }),
 					el('td', null, el('button', { type: 'button', text: 'Remove', onclick: function () {
-						api('/api/traffic/bindings', 'POST', { mac: b.mac, hostname: '' })
-							.then(load, function (e) { bindError.textContent = e.message; });
+						api('/api/traffic/bindings', 'POST', { mac: b.mac, hostname: '' }).then(load, failed(bindError));
 					} })));
 			}));
 			if (!bindings.length) bindBody.appendChild(el('tr', null, el('td', { colspan: 3, class: 'muted', text: 'No bindings.' })));
 		}
 		function load() {
-			return Promise.all([api('/api/traffic/devices'), api('/api/traffic/limits/schedule'), api('/api/traffic/bindings')])
-				.then(function (res) { devices = res[0].devices; rules = res[1].limits; bindings = res[2].bindings; draw(); });
+			return Promise.all([api('/api/traffic/devices'), api('/api/traffic/limits/schedule'), api('/api/traffic/bindings'),
+				api('/api/traffic/rate_limit/default'), api('/api/traffic/rate_limit/whitelist'), api('/api/traffic/quotas')])
+				.then(function (res) {
+					devices = res[0].devices; rules = res[1].limits; bindings = res[2].bindings;
+					defaults = res[3]; whitelist = res[4]; quotas = res[5].quotas;
+					draw();
+					var f = defaultForm;
+					f.unit.value = '125000';
+					f.down.value = defaults.wan_rx_rate_limit ? defaults.wan_rx_rate_limit / 125000 : '';
+					f.up.value = defaults.wan_tx_rate_limit ? defaults.wan_tx_rate_limit / 125000 : '';
+					f.enabled.checked = defaults.enabled;
+				});
 		}
-		var unitSelect = el('select', { name: 'unit', 'aria-label': 'Limit unit' },
-			el('option', { value: '125000', text: 'Mbit/s' }), el('option', { value: '1000', text: 'KB/s' }));
 		var ruleForm = el('form', { class: 'grid', id: 'rule-form', onsubmit: function (e) {
 			e.preventDefault();
-			var f = e.target, days = [];
+			var f = e.target, days = [], scale = Number(f.unit.value);
 			f.querySelectorAll('input[name=day]:checked').forEach(function (c) { days.push(Number(c.value)); });
-			var scale = Number(f.unit.value);
-			var toRate = function (text) { return text === '' ? 0 : Math.round(Number(text) * scale); };
-			ruleError.textContent = '';
-			api('/api/traffic/limits/schedule', 'POST', {
+			var body = {
 				mac: f.mac.value.trim(), time_slot: { start: f.start.value, end: f.end.value, days: days },
-				wan_rx_rate_limit: toRate(f.down.value), wan_tx_rate_limit: toRate(f.up.value)
-			}).then(load, function (err) { ruleError.textContent = err.message; });
+				wan_rx_rate_limit: formRate(f.down.value, scale), wan_tx_rate_limit: formRate(f.up.value, scale)
+			};
+			if (f.rule_id.value) body.id = f.rule_id.value;
+			ruleError.textContent = '';
+			api('/api/traffic/limits/schedule', body.id ? 'PUT' : 'POST', body).then(function () {
+				f.rule_id.value = ''; f.querySelector('button[type=submit]').textContent = 'Add or change rule';
+				return load();
+			}, failed(ruleError));
 		} },
+			el('input', { type: 'hidden', name: 'rule_id' }),
 			el('label', null, 'Device (MAC)', el('input', { name: 'mac', list: 'device-macs', required: true, placeholder: 'aa:bb:cc:dd:ee:ff' })),
 			el('label', null, 'From', el('input', { name: 'start', value: '00:00', placeholder: 'HH:MM' })),
 			el('label', null, 'To', el('input', { name: 'end', value: '24:00', placeholder: 'HH:MM' })),
 			el('label', null, 'Down limit', el('input', { name: 'down', inputmode: 'decimal', placeholder: 'none' })),
 			el('label', null, 'Up limit', el('input', { name: 'up', inputmode: 'decimal', placeholder: 'none' })),
-			el('label', null, 'Unit', unitSelect),
+			el('label', null, 'Unit', unitSelect()),
 			el('div', { class: 'days' }, DAY_NAMES.map(function (d, i) {
 				return el('label', null, el('input', { type: 'checkbox', name: 'day', value: i + 1, checked: true }), d);
 			})),
 			el('button', { class: 'primary', type: 'submit', text: 'Add or change rule' }));
+		function editRule(r) {
+			var f = ruleForm;
+			f.rule_id.value = r.id; f.mac.value = r.mac; f.start.value = r.time_slot.start; f.end.value = r.time_slot.end;
+			f.unit.value = '1000';
+			f.down.value = r.wan_rx_rate_limit ? r.wan_rx_rate_limit / 1000 : '';
+			f.up.value = r.wan_tx_rate_limit ? r.wan_tx_rate_limit / 1000 : '';
+			f.querySelectorAll('input[name=day]').forEach(function (c) { c.checked = r.time_slot.days.indexOf(Number(c.value)) >= 0; });
+			f.querySelector('button[type=submit]').textContent = 'Save rule';
+		}
+		var defaultForm = el('form', { class: 'grid', id: 'default-form', onsubmit: function (e) {
+			e.preventDefault();
+			var f = e.target, scale = Number(f.unit.value);
+			defaultError.textContent = '';
+			api('/api/traffic/rate_limit/default', 'POST', {
+				wan_rx_rate_limit: formRate(f.down.value, scale), wan_tx_rate_limit: formRate(f.up.value, scale)
+			}).then(function () {
+				return api('/api/traffic/rate_limit/whitelist/enabled', 'POST', { enabled: f.enabled.checked });
+			}).then(load, failed(defaultError));
+		} },
+			el('label', null, 'Down limit', el('input', { name: 'down', inputmode: 'decimal', placeholder: 'none' })),
+			el('label', null, 'Up limit', el('input', { name: 'up', inputmode: 'decimal', placeholder: 'none' })),
+			el('label', null, 'Unit', unitSelect()),
+			el('label', null, 'In force', el('input', { type: 'checkbox', name: 'enabled' })),
+			el('button', { class: 'primary', type: 'submit', text: 'Save default' }));
+		var whiteForm = el('form', { class: 'grid', id: 'whitelist-form', onsubmit: function (e) {
+			e.preventDefault();
+			defaultError.textContent = '';
+			api('/api/traffic/rate_limit/whitelist', 'POST', { mac: e.target.mac.value.trim() }).then(load, failed(defaultError));
+		} },
+			el('label', null, 'Exempt device (MAC)', el('input', { name: 'mac', list: 'device-macs', required: true })),
+			el('button', { type: 'submit', text: 'Add to whitelist' }));
+		var quotaForm = el('form', { class: 'grid', id: 'quota-form', onsubmit: function (e) {
+			e.preventDefault();
+			var f = e.target, scale = Number(f.unit.value);
+			var body = {
+				mac: f.mac.value.trim(), period: f.period.value, bytes: Math.round(Number(f.amount.value) * Number(f.size.value)),
+				direction: f.direction.value, action: f.action.value,
+				throttle_rx_rate: formRate(f.down.value, scale), throttle_tx_rate: formRate(f.up.value, scale),
+				reset_day: Number(f.reset_day.value), reset_hour: Number(f.reset_hour.value)
+			};
+			if (f.quota_id.value) body.id = f.quota_id.value;
+			quotaError.textContent = '';
+			api('/api/traffic/quotas', body.id ? 'PUT' : 'POST', body).then(function () {
+				f.quota_id.value = ''; f.querySelector('button[type=submit]').textContent = 'Set quota';
+				return load();
+			}, failed(quotaError));
+		} },
+			el('input', { type: 'hidden', name: 'quota_id' }),
+			el('label', null, 'Device (MAC, or * for every other)', el('input', { name: 'mac', list: 'device-macs', required: true })),
+			el('label', null, 'Allowance', el('input', { name: 'amount', inputmode: 'decimal', required: true, placeholder: 'e.g. 5' })),
+			el('label', null, 'Size', el('select', { name: 'size' }, el('option', { value: '1073741824', text: 'GB' }), el('option', { value: '1048576', text: 'MB' }))),
+			el('label', null, 'Per', el('select', { name: 'period' }, ['day', 'week', 'month'].map(function (p) { return el('option', { value: p, text: p }); }))),
+			el('label', null, 'Counts', el('select', { name: 'direction' }, el('option', { value: 'both', text: 'download + upload' }),
+				el('option', { value: 'rx', text: 'download' }), el('option', { value: 'tx', text: 'upload' }))),
+			el('label', null, 'Starts on (weekday 1-7 / day 1-28)', el('input', { name: 'reset_day', type: 'number', min: 1, max: 28, value: 1 })),
+			el('label', null, 'At hour', el('input', { name: 'reset_hour', type: 'number', min: 0, max: 23, value: 0 })),
+			el('label', null, 'When used up', el('select', { name: 'action' }, el('option', { value: 'block', text: 'block WAN' }),
+				el('option', { value: 'throttle', text: 'throttle' }))),
+			el('label', null, 'Throttle down', el('input', { name: 'down', inputmode: 'decimal', placeholder: 'none' })),
+			el('label', null, 'Throttle up', el('input', { name: 'up', inputmode: 'decimal', placeholder: 'none' })),
+			el('label', null, 'Unit', unitSelect()),
+			el('button', { class: 'primary', type: 'submit', text: 'Set quota' }));
+		function editQuota(q) {
+			var f = quotaForm, gb = q.bytes % 1073741824 === 0;
+			f.quota_id.value = q.id; f.mac.value = q.mac; f.period.value = q.period; f.direction.value = q.direction;
+			f.size.value = gb ? '1073741824' : '1048576'; f.amount.value = q.bytes / (gb ? 1073741824 : 1048576);
+			f.action.value = q.action; f.reset_day.value = q.reset_day; f.reset_hour.value = q.reset_hour; f.unit.value = '1000';
+			f.down.value = q.throttle_rx_rate ? q.throttle_rx_rate / 1000 : '';
+			f.up.value = q.throttle_tx_rate ? q.throttle_tx_rate / 1000 : '';
+			f.querySelector('button[type=submit]').textContent = 'Save quota';
+		}
 		var bindForm = el('form', { class: 'grid', id: 'binding-form', onsubmit: function (e) {
 			e.preventDefault();
 			bindError.textContent = '';
 			api('/api/traffic/bindings', 'POST', { mac: e.target.mac.value.trim(), hostname: e.target.hostname.value })
-				.then(load, function (err) { bindError.textContent = err.message; });
+				.then(load, failed(bindError));
 		} },
 			el('label', null, 'Device (MAC)', el('input', { name: 'mac', list: 'device-macs', required: true })),
 			el('label', null, 'Name', el('input', { name: 'hostname', placeholder: 'e.g. Living room TV' })),
 			el('button', { class: 'primary', type: 'submit', text: 'Save name' }));
+		function table(id, headers, body) {
+			return el('div', { class: 'table-wrap' }, el('table', { id: id }, el('thead', null, el('tr', null,
+				headers.map(function (h) { return el('th', { text: h }); }))), body));
+		}
 		return {
 			node: el('section', null, el('h1', { text: 'Rate limits' }), deviceList,
 				el('p', { class: 'muted', text: 'WAN limits per device and weekly time slot, in the router\'s time zone. Where rules overlap, the lowest limit wins.' }),
-				el('div', { class: 'table-wrap' }, el('table', { id: 'rules' }, el('thead', null, el('tr', null,
-					['Device', 'Days', 'Time', 'Down', 'Up', ''].map(function (h) { return el('th', { text: h }); }))), ruleBody)),
+				table('rules', ['Device', 'Days', 'Time', 'Down', 'Up', ''], ruleBody),
 				el('div', { class: 'card' }, ruleForm, ruleError),
+				el('h2', { text: 'Default limit' }), defaultState,
+				el('div', { class: 'card' }, defaultForm),
+				table('whitelist', ['Exempt from the default limit and quota', ''], whiteBody),
+				el('div', { class: 'card' }, whiteForm, defaultError),
+				el('h2', { text: 'Data quotas' }),
+				el('p', { class: 'muted', text: 'WAN bytes per day, week or month in the router\'s time zone; used up, the device is blocked (it still reaches this router) or throttled until the period starts again.' }),
+				table('quotas', ['Device', 'Allowance', 'Counts', 'Period starts', 'When used up', 'Used this period', ''], quotaBody),
+				el('div', { class: 'card' }, quotaForm, quotaError),
 				el('h2', { text: 'Hostname bindings' }),
-				el('div', { class: 'table-wrap' }, el('table', { id: 'bindings' }, el('thead', null, el('tr', null,
-					['MAC', 'Name', ''].map(function (h) { return el('th', { text: h }); }))), bindBody)),
+				table('bindings', ['MAC', 'Name', ''], bindBody),
 				el('div', { class: 'card' }, bindForm, bindError)),
 			load: load,
 			redraw: draw

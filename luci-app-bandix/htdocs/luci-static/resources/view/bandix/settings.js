@@ -6,7 +6,9 @@
 
 /*
  * /etc/config/bandix: the daemon's options (config bandix 'config'), the
- * rate-limit schedules (config limit) and hostname bindings (config binding).
+ * rate-limit schedules (config limit), the default limit and its whitelist
+ * (the section default_limit of that type), data quotas (config quota) and
+ * hostname bindings (config binding).
  * Option names are the daemon's (bandix/config.py, bandix/settings.py). Save
  * & Apply commits the file; procd runs `/etc/init.d/bandix reload`: an option
  * bandix fixes at start-up (interfaces, port, modules, data directory,
@@ -178,6 +180,76 @@ return view.extend({
 		o = s.option(form.Value, 'wan_tx_rate_limit', _('Upload limit (B/s)'));
 		o.placeholder = '0';
 		o.validate = validRate;
+
+		s = m.section(form.NamedSection, 'default_limit', 'default_limit', _('Default limit'),
+			_('While in force, every device not on the whitelist is held to these WAN limits (bytes per second, 0: none) from its first packet, new devices included; where a schedule applies too, the lower limit wins.'));
+		s.addremove = true;
+
+		o = s.option(form.Flag, 'enabled', _('In force'));
+
+		o = s.option(form.Value, 'wan_rx_rate_limit', _('Download limit (B/s)'));
+		o.datatype = 'uinteger';
+		o.placeholder = '0';
+
+		o = s.option(form.Value, 'wan_tx_rate_limit', _('Upload limit (B/s)'));
+		o.datatype = 'uinteger';
+		o.placeholder = '0';
+
+		o = s.option(form.DynamicList, 'whitelist', _('Whitelist'),
+			_('Devices exempt from the default limit and the default quota.'));
+		o.datatype = 'macaddr';
+
+		s = m.section(form.GridSection, 'quota', _('Data quotas'),
+			_('WAN bytes per day, week or month, counted from the reset day and hour in the router\'s time zone. Used up, the device is blocked (it still reaches this router) or throttled until the next period. MAC * is the quota of every device without its own and not on the whitelist.'));
+		s.anonymous = true;
+		s.addremove = true;
+		s.nodescriptions = true;
+
+		o = s.option(form.Value, 'mac', _('MAC address'));
+		o.rmempty = false;
+		o.validate = function(section_id, value) {
+			return value === '*' || /^[0-9A-Fa-f]{2}([:-])[0-9A-Fa-f]{2}(\1[0-9A-Fa-f]{2}){4}$/.test(value || '')
+				? true : _('Expecting a MAC address, or * for every other device');
+		};
+
+		o = s.option(form.ListValue, 'period', _('Period'));
+		o.value('day', _('Day'));
+		o.value('week', _('Week'));
+		o.value('month', _('Month'));
+		o.default = 'month';
+
+		o = s.option(form.Value, 'bytes', _('Bytes per period'));
+		o.datatype = 'min(1)';
+		o.rmempty = false;
+
+		o = s.option(form.ListValue, 'direction', _('Counts'));
+		o.value('both', _('Download and upload'));
+		o.value('rx', _('Download'));
+		o.value('tx', _('Upload'));
+
+		o = s.option(form.ListValue, 'action', _('When used up'));
+		o.value('block', _('Block WAN'));
+		o.value('throttle', _('Throttle'));
+
+		o = s.option(form.Value, 'throttle_rx_rate', _('Throttled download (B/s)'));
+		o.datatype = 'uinteger';
+		o.placeholder = '0';
+
+		o = s.option(form.Value, 'throttle_tx_rate', _('Throttled upload (B/s)'));
+		o.datatype = 'uinteger';
+		o.placeholder = '0';
+
+		o = s.option(form.Value, 'reset_day', _('Reset day'));
+		o.placeholder = '1';
+		o.validate = function(section_id, value) {
+			var max = this.section.formvalue(section_id, 'period') === 'week' ? 7 : 28;
+			return value === '' || (/^\d+$/.test(value) && +value >= 1 && +value <= max)
+				? true : _('Expecting a weekday 1-7 (Monday = 1) for a week, a day 1-28 for a month');
+		};
+
+		o = s.option(form.Value, 'reset_hour', _('Reset hour'));
+		o.datatype = 'range(0,23)';
+		o.placeholder = '0';
 
 		s = m.section(form.GridSection, 'binding', _('Hostname bindings'),
 			_('Names shown for devices instead of the DHCP host name.'));
