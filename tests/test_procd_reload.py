@@ -197,7 +197,9 @@ config binding
     started = time.monotonic()
     assert router.procd.reload_config(router.config, uci_show) == ["bandix"]
     logs = router.wait_applied(mac, "Living room TV", started)
-    assert router.get("/api/traffic/limits/schedule")[1]["data"]["limits"] == [{
+    limits = router.get("/api/traffic/limits/schedule")[1]["data"]["limits"]
+    assert [rule.pop("id").startswith("cfg") for rule in limits] == [True]  # uci's name of an anonymous section
+    assert limits == [{
         "mac": mac, "time_slot": {"start": "08:00", "end": "20:00", "days": [1, 2]},
         "wan_rx_rate_limit": 125000, "wan_tx_rate_limit": 0}]
     debug = [m for m in logs if b"log level debug" in m][0]
