@@ -28,7 +28,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.bandixd import ROOT, Bandix, http_get, remove_state
+from tests.bandixd import ROOT, Bandix, http_get, no_cryptography, remove_state
 from tests.vrouter import VirtualRouter
 
 # Measured with this file's scenarios at commit b208b93 (before issue 17), on the same machine.
@@ -90,15 +90,6 @@ def cpu_s(pid: int) -> float:
                 total += float(line.split(":")[1]) / 1000
                 break
     return total
-
-
-def no_cryptography(where: Path) -> dict[str, str]:
-    """Environment for a daemon that cannot import cryptography: a package of that name
-    first on its path that raises ImportError, as on a router without python3-cryptography."""
-    pkg = where / "cryptography"
-    pkg.mkdir(parents=True, exist_ok=True)
-    (pkg / "__init__.py").write_text('raise ImportError("No module named \'cryptography\' (blocked by the bench)")\n')
-    return {"PYTHONPATH": str(where)}
 
 
 class Site:
