@@ -19,6 +19,7 @@ the goals table); `python -m bench.baseline` prints them on their own, and with
 from __future__ import annotations
 
 import argparse
+import compileall
 import contextlib
 import os
 import statistics
@@ -97,6 +98,14 @@ def cpu_s(pid: int) -> float:
     return total
 
 
+def bytecode(tree: Path) -> None:
+    """Compile tree/bandix to __pycache__, as a router has it (the feed installs bytecode only):
+    a module imported from source is compiled in the daemon, and the compiler's memory stays
+    in its RSS (this environment may set PYTHONDONTWRITEBYTECODE, so nothing else writes them)."""
+    if not compileall.compile_dir(str(tree / "bandix"), quiet=1):
+        raise RuntimeError(f"cannot compile {tree / 'bandix'}")
+
+
 @contextlib.contextmanager
 def base_tree() -> Iterator[Path | None]:
     """BASE_COMMIT's bandix/ and its BPF object, unpacked in a temporary directory (None without git)."""
@@ -110,6 +119,7 @@ def base_tree() -> Iterator[Path | None]:
             subprocess.run(["clang", "-O2", "-g", f"-I{arch}", "-target", "bpfel", "-c",
                             str(root / "bpf/bandix.bpf.c"), "-o", str(root / "bpf/bandix.bpfel.o")],
                            check=True, capture_output=True)
+            bytecode(root)
         except (OSError, subprocess.CalledProcessError):
             yield None
             return
@@ -207,6 +217,7 @@ def goal3(log_dir: Path | None = None) -> Figure:
     """RSS of the daemon, 3 devices, every module on, no QUIC Initial seen; beside it the
     same after a QUIC Initial, when decrypting it has loaded cryptography. Before: the
     daemon of BASE_COMMIT on the same router, in the same run."""
+    bytecode(ROOT)
     with (tempfile.TemporaryDirectory(prefix="bandix-baseline-") as tmp, base_tree() as base,
           VirtualRouter(clients=3) as vr):
         where = log_dir or Path(tmp)
@@ -245,6 +256,8 @@ def goal5(log_dir: Path | None = None) -> Figure:
     BASE_COMMIT's daemon runs beside it on a router of its own over the same windows, so
     the machine's load weighs on both alike."""
     from bench.history import DEVICES
+
+    bytecode(ROOT)
 
     runs: list[tuple[Bandix, object]] = []
     with contextlib.ExitStack() as stack:
@@ -294,6 +307,7 @@ MODULE_STEPS = (
 
 def module_costs(log_dir: Path) -> list[tuple[str, float]]:
     """RSS with modules added one by one, each in a fresh daemon on one shared router."""
+    bytecode(ROOT)
     out = []
     with VirtualRouter(clients=3) as vr:
         for n, (name, flags, quic, blocked) in enumerate(MODULE_STEPS):

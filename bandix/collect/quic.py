@@ -11,8 +11,8 @@ packet; InitialAssembler joins those per connection. Like tls, everything
 here ends in a name, None, tls.Incomplete or ValueError, whatever arrives.
 
 Decrypting needs the `cryptography` package, which is optional (`pip install
-bandix[quic]`; on OpenWrt `opkg install python3-cryptography`): it costs tens of
-MB of flash and about 8 MB of RSS, and it is not built for every target. It is
+bandix[quic]`; on OpenWrt `opkg install bandix-quic`): about 17 MB installed
+(x86-64, with cffi) and 8 MB of RSS, and it is not built for every target. It is
 imported on the first Initial only; without it, `unavailable()` says why and
 opening an Initial raises Unavailable. Recognising an Initial needs no crypto.
 """
