@@ -15,8 +15,6 @@ import threading
 import time
 from pathlib import Path
 
-from pyroute2 import IPRoute
-
 from . import config, preflight, uci
 from .api.app import ApiContext, create_app
 from .api.guard import Access, Guard
@@ -39,6 +37,7 @@ from .instance import InstanceLocks
 from .limiter import Limiter
 from .localtime import setup_timezone
 from .logs import set_log_level
+from .pyroute import IPRoute
 from .settings import Settings
 from .store.analytics import AnalyticsWriter
 from .store.database import DatabaseUnavailable

@@ -103,8 +103,11 @@ enum bandix_control {
 
 #define BANDIX_MAX_LIMITS 1024
 #define BANDIX_DNS_CAPTURE 2048        /* bytes of a DNS packet copied, from its IP header */
-#define BANDIX_DNS_RING (4 * 1024 * 1024) /* bytes of ring buffer for DNS events */
-#define BANDIX_HELLO_RING (1024 * 1024)   /* bytes of ring buffer for TLS/QUIC hellos */
+/* Ring sizes: a reader is woken at once and drains between its polls, so a ring only
+ * holds a burst; 1 MB is ~7,000 DNS queries. Both rings are mapped into the daemon
+ * (twice, for wrap-around) and count in its RSS. */
+#define BANDIX_DNS_RING (1024 * 1024)  /* bytes of ring buffer for DNS events */
+#define BANDIX_HELLO_RING (256 * 1024) /* bytes of ring buffer for TLS/QUIC hellos (~200 QUIC Initials) */
 #define BANDIX_FLOWS 16384             /* default entries of `flows`; the daemon may set another */
 #define BANDIX_HELLO_PACKETS 8         /* a flow's first packets from the device checked for a hello */
 #define BANDIX_MAX_IPV6_EXT 4          /* IPv6 extension headers skipped to find the ports */

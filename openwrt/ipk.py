@@ -1,5 +1,5 @@
 """`make ipk`: installable .ipk files of bandix (one little-endian and one
-big-endian target) and luci-app-bandix (Architecture: all), without the
+big-endian target), bandix-quic and luci-app-bandix (Architecture: all), without the
 OpenWrt SDK, in the layout and format the build system would produce.
 
 Names, versions, dependencies and install lists come from the feed's
@@ -80,6 +80,20 @@ def build_bandix(arch: str, endian: str, out: Path, work: Path, epoch: int) -> P
     return archive.build(pkg_dir, out, epoch)
 
 
+def build_meta(package: str, out: Path, work: Path, epoch: int) -> Path:
+    """A package of the bandix Makefile that installs no files, only dependencies (bandix-quic)."""
+    pkg_dir = work / package
+    pkg_dir.mkdir()
+    _normalize_dirs(pkg_dir)
+    mk = makefile.parse(REPO / bandix_pkg.MAKEFILE)
+    version = f"{mk.var('PKG_VERSION')}-r{mk.var('PKG_RELEASE')}"
+    pkg_fields = mk.package_fields(package)
+    fields = _fields(mk, package, version, pkg_fields.get("PKGARCH", "all"),
+                     f"feeds/{FEED}/{bandix_pkg.MAKEFILE.parent}", epoch, pkg_fields)
+    control.write(pkg_dir, fields, mk.defines.get(f"Package/{package}/description", pkg_fields.get("TITLE", "")), [])
+    return archive.build(pkg_dir, out, epoch)
+
+
 def build_luci(out: Path, work: Path, epoch: int) -> Path | None:
     app_dir = REPO / LUCI_APP
     if not (app_dir / "Makefile").is_file():
@@ -112,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         os.umask(0o022)
         for arch, endian in targets.items():
             built.append(build_bandix(arch, endian, args.out, work, epoch))
+        built.append(build_meta("bandix-quic", args.out, work, epoch))
         luci = build_luci(args.out, work, epoch)
         if luci:
             built.append(luci)

@@ -83,6 +83,15 @@ def remove_state(pin_dir: Path) -> None:
     shutil.rmtree(config_dir_for(pin_dir), ignore_errors=True)
 
 
+def no_cryptography(where: Path) -> dict[str, str]:
+    """Environment for a daemon that cannot import cryptography, as on a router without
+    python3-cryptography: a package of that name first on its path that raises ImportError."""
+    pkg = where / "cryptography"
+    pkg.mkdir(parents=True, exist_ok=True)
+    (pkg / "__init__.py").write_text("raise ImportError(\"No module named 'cryptography' (blocked for a test)\")\n")
+    return {"PYTHONPATH": str(where)}
+
+
 class Bandix:
     """One bandix daemon process in a namespace, started and stopped by PID."""
 

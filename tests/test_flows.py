@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.bandixd import http_get, no_cryptography
 from tests.test_dns import dig, validate
 from tests.vrouter import Capture
 
@@ -245,6 +246,7 @@ def test_flows_domains_and_reports_match_what_the_clients_did(vrouter, bandix, s
     health = report(db, "collector-health")
     assert sum(r["hellos_unparsed"] for r in health) == 1
     assert sum(r["hellos_parsed"] for r in health) == 5
+    assert sum(r["hellos_quic_unavailable"] for r in health) == 0  # cryptography is installed here
     assert sum(r["flows_added"] for r in health) == len(rows)
     assert sum(r["dns_lost"] + r["hello_lost"] + r["flows_failed"] + r["flows_evicted"] for r in health) == 0
 
@@ -252,6 +254,54 @@ def test_flows_domains_and_reports_match_what_the_clients_did(vrouter, bandix, s
     assert panel.returncode == 0 and "Top domains" in panel.stdout and "alpha.test" in panel.stdout
     table = cli("top-domain", "--db", str(db), "--lookback-minutes", "30")
     assert table.returncode == 0 and "alpha.test" in table.stdout and "(unknown)" in table.stdout
+
+
+def test_without_cryptography_quic_initials_are_counted_and_the_rest_works(vrouter, bandix, servers, tmp_path):
+    """A router without python3-cryptography: the daemon starts, says once why QUIC names are missing,
+    counts each QUIC Initial as quic_unavailable in /metrics and collector-health, and still names TLS
+    flows from their ClientHello and plain ones from DNS."""
+    c1, _, c3 = vrouter.clients
+    data = tmp_path / "data"
+    daemon = bandix("--enable-flows", "--enable-dns", "--data-dir", str(data),
+                    env=no_cryptography(tmp_path / "blocked"))
+    capture = Capture(c3.ns, "eth0", tmp_path / "c3.pcap")
+    capture.start()
+    tls_port = curl(c1, "https://alpha.test/300000", "alpha.test:443:198.51.100.21")
+    assert dig(c1, vrouter.SERVER_V4, "beta.test")["ips"] == ["198.51.100.22"]
+    http_port = curl(c1, "http://198.51.100.22/1000")
+    quic_ports = [int(c3.ns.run([sys.executable, "-m", "tests.hellos", "quic", "198.51.100.24", name, str(version)],
+                                cwd=ROOT).stdout) for version, name in ((1, "quic.test"), (0x6B3343CF, "quic2.test"))]
+    time.sleep(0.5)
+    capture.stop()
+    initials = sum(1 for f in capture.frames() if f.src_mac == c3.mac and f.l4_proto == 17 and f.dst_port == 443)
+    assert initials >= 2
+
+    def unavailable() -> float:
+        text = http_get(daemon.ns, "/metrics", daemon.port)[2]
+        return next(float(line.split()[-1]) for line in text.splitlines()
+                    if line.startswith('bandix_hellos_total{result="quic_unavailable"}'))
+
+    deadline = time.monotonic() + 10
+    while unavailable() != initials and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert unavailable() == initials
+    daemon.stop()
+    log = daemon.log()
+    assert log.count("QUIC server names are unavailable") == 1, log
+    assert "cryptography cannot be imported" in log and "install python3-cryptography" in log
+    assert "Traceback" not in log
+    db = data / "bandix.db"
+    health = report(db, "collector-health")
+    assert sum(r["hellos_quic_unavailable"] for r in health) == initials
+    assert sum(r["hellos_parsed"] for r in health) == 1 and sum(r["hellos_unparsed"] for r in health) == 0
+    import sqlite3
+
+    named = {(r[0], r[1]): r[2:] for r in sqlite3.connect(db).execute(
+        "SELECT proto, src_port, domain, source FROM flow_1m_5t WHERE direction = 'up'")}
+    assert named[(6, tls_port)] == ("alpha.test", "sni")
+    assert named[(6, http_port)] == ("beta.test", "dns")
+    assert all(named[(17, port)] == ("", "") for port in quic_ports)
+    assert [(r["domain"], r["ip"]) for r in report(db, "top-quic")] == [("(unknown)", "198.51.100.24")]
 
 
 def test_flows_api_is_unavailable_when_flows_are_off(bandix):

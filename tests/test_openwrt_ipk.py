@@ -30,7 +30,7 @@ VERSION = "0.1.0-r" + (subprocess.run(["git", "rev-list", "--count", "HEAD"], cw
                                       capture_output=True, text=True).stdout.strip() or "1")
 SITE = "usr/lib/python3.11/site-packages"
 BANDIX_DEPENDS = ("libc, python3-light, python3-ctypes, python3-logging, python3-sqlite3, python3-urllib, "
-                  "python3-pyroute2, python3-cryptography, python3-falcon, python3-waitress, python3-dnslib, "
+                  "python3-pyroute2, python3-falcon, python3-waitress, python3-dnslib, "
                   "libbpf, kmod-sched-core, kmod-sched-bpf")
 POSTINST = ('#!/bin/sh\n[ "${IPKG_NO_SCRIPT}" = "1" ] && exit 0\n[ -s ${IPKG_INSTROOT}/lib/functions.sh ] || exit 0\n'
             '. ${IPKG_INSTROOT}/lib/functions.sh\ndefault_postinst $0 $@\n')
@@ -89,8 +89,27 @@ class Ipk:
 def test_builder_writes_one_package_per_target_and_the_luci_app(ipks: dict[str, Path]) -> None:
     """Stands in for the package index of two targets (x86_64, mips_24kc) and the `all` feed."""
     names = sorted(ipks)
-    assert names[:2] == [f"bandix_{VERSION}_mips_24kc.ipk", f"bandix_{VERSION}_x86_64.ipk"]
-    assert len(names) == 3 and re.fullmatch(r"luci-app-bandix_git-\d\d\.\d{3}\.\d{5}-[0-9a-f]+-r1_all\.ipk", names[2])
+    assert names[:3] == [f"bandix-quic_{VERSION}_all.ipk", f"bandix_{VERSION}_mips_24kc.ipk",
+                         f"bandix_{VERSION}_x86_64.ipk"]
+    assert len(names) == 4 and re.fullmatch(r"luci-app-bandix_git-\d\d\.\d{3}\.\d{5}-[0-9a-f]+-r1_all\.ipk", names[3])
+
+
+def test_quic_names_are_an_optional_package(ipks: dict[str, Path]) -> None:
+    """Stands in for `opkg info bandix-quic`: bandix itself does not need python3-cryptography (its
+    Depends above has none); bandix-quic installs no files, only bandix and python3-cryptography."""
+    ipk = Ipk(ipks[f"bandix-quic_{VERSION}_all.ipk"])
+    fields = ipk.fields()
+    assert (fields["Package"], fields["Depends"], fields["Architecture"]) == (
+        "bandix-quic", "libc, bandix, python3-cryptography", "all")
+    assert fields["Description"].startswith(" Lets bandix read the server name of QUIC")
+    assert ipk.data.getnames() == ["."]
+
+
+def test_pip_install_does_not_need_cryptography() -> None:
+    """Stands in for `pip install .` / `pip install bandix[quic]`: cryptography is only in the extra."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    assert not [d for d in project["dependencies"] if d.startswith("cryptography")]
+    assert project["optional-dependencies"]["quic"] == ["cryptography>=41"]
 
 
 @pytest.mark.parametrize("arch", ["x86_64", "mips_24kc"])

@@ -110,4 +110,5 @@ def test_connections_dns_and_health(site):
     assert samples(health, event="flows_added")[0].value > 0
     assert families["bandix_flow_map_capacity"].samples[0].value == 16384
     assert families["bandix_flow_map_entries"].samples[0].value > 0
-    assert {s.labels["result"] for s in families["bandix_hellos"].samples} == {"parsed", "unparsed"}
+    assert {s.labels["result"] for s in families["bandix_hellos"].samples} == {"parsed", "unparsed", "quic_unavailable"}
+    assert samples(families["bandix_hellos"], result="quic_unavailable")[0].value == 0  # cryptography is installed

@@ -502,3 +502,30 @@ def test_only_client_initials_are_worth_decrypting():
     assert not is_client_initial(bytes([0xC3]) + v2 + b"\x08" * 4)  # type 0: 0-RTT in v2
     assert not is_client_initial(bytes([0x43]) + v1 + b"\x08" * 4)  # a short header
     assert not is_client_initial(bytes([0xC3]) + (0xFF00001D).to_bytes(4, "big") + b"\x08" * 4)  # a draft version
+
+
+def test_without_cryptography_initials_are_recognised_but_not_opened():
+    """A Python where `import cryptography` fails (sys.modules entry None, in a child process): quic
+    imports, recognises a real aioquic Initial, says why it cannot open it, and raises Unavailable
+    (not ValueError, so the collector counts it as quic_unavailable rather than unparsed)."""
+    import subprocess
+    import sys
+
+    initial = aioquic_initials(1, "quic.test")[0]
+    child = (
+        "import sys; sys.modules['cryptography'] = None\n"
+        "from bandix.collect import quic\n"
+        f"d = bytes.fromhex('{initial.hex()}')\n"
+        "print(quic.is_client_initial(d))\n"
+        "print(quic.unavailable())\n"
+        "try:\n    quic.initial_sni(d)\n"
+        "except quic.Unavailable as exc:\n    print('Unavailable', str(exc) == quic.unavailable())\n"
+        "print('cryptography' in sys.modules and sys.modules['cryptography'] is None)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, check=True).stdout
+    lines = out.splitlines()
+    assert lines[0] == "True"
+    assert lines[1] == ("the Python package cryptography cannot be imported (No module named "
+                        "'cryptography.exceptions'; 'cryptography' is not a package); install python3-cryptography "
+                        "(OpenWrt) or bandix[quic] (pip) and restart bandix")
+    assert lines[2:] == ["Unavailable True", "True"]

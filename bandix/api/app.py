@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -55,11 +54,13 @@ class RequestLog:
 
 
 class OpenApiResource:
-    def __init__(self) -> None:
-        self._doc = json.loads(resources.files(__package__).joinpath("openapi.json").read_text())
+    """The OpenAPI document, read from the package on each request and sent as it is:
+    asked for by tools, rarely, so it is not kept in memory (76 KB of JSON, several
+    times that as Python objects)."""
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        resp.media = self._doc
+        resp.content_type = falcon.MEDIA_JSON
+        resp.data = resources.files(__package__).joinpath("openapi.json").read_bytes()
 
 
 @dataclass

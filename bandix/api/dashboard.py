@@ -15,7 +15,6 @@ import time
 
 import falcon
 
-from ..store import reports
 from ..store.traffic import LIVE_FIELDS
 from .dns import DnsQueriesResource
 from .errors import ok
@@ -144,6 +143,8 @@ class DashboardDeviceResource:
     def _domains(self, mac: str) -> list[dict] | None:
         if self._ctx.flows_db is None:
             return None
+        from ..store import reports  # only when a report is asked for
+
         db = sqlite3.connect(f"file:{self._ctx.flows_db}?mode=ro", uri=True, timeout=5)
         try:
             return reports.top_domain(db, reports.Window(int(time.time()), 60, 10, mac)).rows

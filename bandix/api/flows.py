@@ -7,13 +7,12 @@ import time
 
 import falcon
 
-from ..store import reports
 from .errors import ok
 from .traffic import int_param, mac_param, single_param
 
-BY = {"domain": reports.top_domain, "ip": reports.top_ip, "lan": reports.top_lan, "flow": reports.top_flow,
-      "sni": reports.top_sni, "dns": reports.top_dns, "quic": reports.top_quic, "dohdot": reports.top_dohdot,
-      "coverage": reports.attribution_coverage}
+# The report functions by name: store.reports is imported on the first request, not at start.
+BY = {"domain": "top_domain", "ip": "top_ip", "lan": "top_lan", "flow": "top_flow", "sni": "top_sni",
+      "dns": "top_dns", "quic": "top_quic", "dohdot": "top_dohdot", "coverage": "attribution_coverage"}
 MAX_LOOKBACK = 60 * 24 * 366
 
 
@@ -28,11 +27,13 @@ class FlowsTopResource:
         by = single_param(req, "by") or "domain"
         if by not in BY:
             raise falcon.HTTPBadRequest(description=f"by: must be one of {', '.join(BY)}")
+        from ..store import reports  # only when a report is asked for
+
         window = reports.Window(int(time.time()), int_param(req, "lookback_minutes", 60, 1, MAX_LOOKBACK),
                                 int_param(req, "limit", 20, 1, 1000), mac_param(req))
         db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
         try:
-            report = BY[by](db, window)
+            report = getattr(reports, BY[by])(db, window)
         finally:
             db.close()
         resp.media = ok({"by": by, "lookback_minutes": window.lookback_minutes, "title": report.title,

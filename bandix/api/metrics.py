@@ -140,9 +140,11 @@ class PrometheusResource:
         e.single("bandix_flow_map_capacity", "gauge", "Entries the kernel flow map holds.", h.capacity)
         e.single("bandix_flows_evicted_total", "counter", "Flows the kernel's LRU evicted for new ones.", h.evicted)
         e.single("bandix_flows_aged_total", "counter", "Idle flows deleted by the daemon.", h.aged)
-        e.family("bandix_hellos_total", "counter", "TLS/QUIC hellos read, by result.")
+        e.family("bandix_hellos_total", "counter", "TLS/QUIC hellos read, by result (quic_unavailable: a QUIC "
+                 "Initial not read because the cryptography package is not installed).")
         e.add("bandix_hellos_total", flows.hellos_parsed, _labels(result="parsed"))
         e.add("bandix_hellos_total", flows.hellos_unparsed, _labels(result="unparsed"))
+        e.add("bandix_hellos_total", flows.hellos_quic_unavailable, _labels(result="quic_unavailable"))
         exporter = flows.exporter
         if exporter is not None:
             e.family("bandix_ipfix_records_total", "counter", "IPFIX data records, by whether sending worked.")

@@ -12,9 +12,7 @@ import errno
 import logging
 from dataclasses import dataclass
 
-from pyroute2 import IPRoute
-from pyroute2.netlink.exceptions import NetlinkError
-
+from ..pyroute import IPRoute, NetlinkError
 from . import layout
 
 log = logging.getLogger(__name__)

@@ -53,6 +53,7 @@ class FlowAnalytics:
         self._sni: Counter = Counter()  # (minute, mac, sni, kind, port) → hellos
         self._dns: dict[tuple, list[int]] = {}  # (minute, mac, qname, qtype) → [queries, responses, nx, fail]
         self.hellos_parsed = self.hellos_unparsed = 0
+        self.hellos_quic_unavailable = 0  # QUIC Initials not read: no cryptography (see quic.unavailable)
         self._reported = Counter()  # health figures already written
         self._health_minute = 0  # the minute of the newest health row written
         self._base = self._kernel_health()
@@ -133,6 +134,9 @@ class FlowAnalytics:
 
                 if not quic.is_client_initial(seg.payload):
                     return
+                if quic.unavailable() is not None:
+                    self._quic_unavailable()
+                    return
                 if self._quic is None:
                     self._quic = quic.InitialAssembler()
                 kind, sni = "quic", self._quic.feed((seg.src, seg.sport), seg.payload)
@@ -152,6 +156,14 @@ class FlowAnalytics:
             while len(self._named) > MAX_NAMED_FLOWS:
                 self._named.popitem(last=False)
             self._sni[(minute_of(time.time()), mac_text, sni, kind, seg.dport)] += 1
+
+    def _quic_unavailable(self) -> None:
+        if not self.hellos_quic_unavailable:
+            from . import quic
+
+            log.warning("QUIC server names are unavailable: %s. QUIC Initials are counted as quic_unavailable "
+                        "(bandix_hellos_total, collector-health); everything else works.", quic.unavailable())
+        self.hellos_quic_unavailable += 1
 
     # -- flows -----------------------------------------------------------------
 
@@ -204,7 +216,7 @@ class FlowAnalytics:
         batch.rows["dns_cache_1m"] = [(minute, *c) for c in self.cache.take_counts()]
         health = self._health_row(minute, kernel, (time.perf_counter() - started) * 1000)
         # An idle network writes one health row a minute, not a transaction a second.
-        if any(batch.rows.values()) or any(health[3:11]) or minute != self._health_minute:
+        if any(batch.rows.values()) or any(health[3:11]) or health[13] or minute != self._health_minute:
             batch.rows["health_1m"] = [health]
             self._health_minute = minute
             self.writer.put(batch)
@@ -214,8 +226,10 @@ class FlowAnalytics:
         self.table.account(kernel["added"], kernel["failed"])
         h = self.table.health
         now = Counter(added=h.added, failed=h.failed, evicted=h.evicted, aged=h.aged, dns_lost=kernel["dns_lost"],
-                      hello_lost=kernel["hello_lost"], parsed=self.hellos_parsed, unparsed=self.hellos_unparsed)
+                      hello_lost=kernel["hello_lost"], parsed=self.hellos_parsed, unparsed=self.hellos_unparsed,
+                      quic_unavailable=self.hellos_quic_unavailable)
         delta = {k: now[k] - self._reported[k] for k in now}
         self._reported = now
         return (minute, h.entries, h.capacity, delta["added"], delta["failed"], delta["evicted"], delta["aged"],
-                delta["dns_lost"], delta["hello_lost"], delta["parsed"], delta["unparsed"], len(self.cache), read_ms)
+                delta["dns_lost"], delta["hello_lost"], delta["parsed"], delta["unparsed"], len(self.cache), read_ms,
+                delta["quic_unavailable"])

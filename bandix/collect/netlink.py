@@ -25,6 +25,8 @@ from pyroute2.netlink.rtnl import (
 )
 from pyroute2.netlink.rtnl.marshal import MarshalRtnl
 
+from .. import pyroute  # noqa: F401  (before any pyroute2 import: see bandix/pyroute.py)
+
 log = logging.getLogger(__name__)
 
 Handler = Callable[[object], None]

@@ -45,7 +45,15 @@ class RingReader:
         self._what = what
         self._lock = threading.Lock()
         self._pending: list[bytes] = []
-        self._ring: RingBuffer | None = RingBuffer(ring_fd, self._pending.append)
+        self._fd = ring_fd
+        self._ring: RingBuffer | None = None  # mapped on first use: a ring no module reads costs no RSS
+        self._closed = False
+
+    def _opened(self) -> RingBuffer | None:
+        """The ring, mapped now if it was not yet (under the lock); None once closed."""
+        if self._ring is None and not self._closed:
+            self._ring = RingBuffer(self._fd, self._pending.append)
+        return self._ring
 
     def run(self, stop: threading.Event, every_second: Callable[[], None] | None = None) -> None:
         """Read the ring until `stop`; `every_second` runs between reads."""
@@ -53,9 +61,10 @@ class RingReader:
         try:
             waiter = select.poll()
             with self._lock:
-                if self._ring is None:
+                ring = self._opened()
+                if ring is None:
                     return
-                waiter.register(self._ring.fileno(), select.POLLIN)
+                waiter.register(ring.fileno(), select.POLLIN)
             while not stop.is_set():
                 waiter.poll(POLL_MS)
                 self.catch_up()
@@ -69,15 +78,17 @@ class RingReader:
     def catch_up(self) -> None:
         """Handle every event already in the ring, in the calling thread."""
         with self._lock:
-            if self._ring is None:
+            ring = self._opened()
+            if ring is None:
                 return
-            self._ring.consume()
+            ring.consume()
             if self._pending:
                 events, self._pending[:] = list(self._pending), []
                 self._handle(events)
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             if self._ring is not None:
                 self._ring.close()
                 self._ring = None

@@ -9,6 +9,12 @@ Clients split and reorder CRYPTO frames inside a packet (Chrome does, on
 purpose), and a ClientHello with post-quantum key shares needs more than one
 packet; InitialAssembler joins those per connection. Like tls, everything
 here ends in a name, None, tls.Incomplete or ValueError, whatever arrives.
+
+Decrypting needs the `cryptography` package, which is optional (`pip install
+bandix[quic]`; on OpenWrt `opkg install bandix-quic`): about 17 MB installed
+(x86-64, with cffi) and 8 MB of RSS, and it is not built for every target. It is
+imported on the first Initial only; without it, `unavailable()` says why and
+opening an Initial raises Unavailable. Recognising an Initial needs no crypto.
 """
 
 from __future__ import annotations
@@ -20,15 +26,36 @@ from collections.abc import Hashable
 from dataclasses import dataclass
 from functools import lru_cache
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
 from bandix.collect.tls import Incomplete, handshake_sni
 
 MAX_CRYPTO = 16 * 1024  # per connection; real ClientHellos are 0.3-3 KB
 MAX_PENDING = 256  # connections waiting for their next Initial packet
 MAX_CID = 20  # RFC 9000 section 17.2, for versions 1 and 2
+
+
+class Unavailable(Exception):
+    """Initials cannot be decrypted here: cryptography is not installed (see unavailable())."""
+
+
+_aes: tuple | None = None  # (Cipher, algorithms, modes, AESGCM, InvalidTag), once imported
+_missing: str | None = None  # why cryptography could not be imported, once tried
+
+
+def unavailable() -> str | None:
+    """None when Initials can be decrypted; otherwise why not. The first call imports
+    cryptography (a failed import is not retried: it is not going to appear)."""
+    global _aes, _missing
+    if _aes is None and _missing is None:
+        try:
+            from cryptography.exceptions import InvalidTag
+            from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+            from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+        except ImportError as exc:
+            _missing = (f"the Python package cryptography cannot be imported ({exc}); install python3-cryptography "
+                        "(OpenWrt) or bandix[quic] (pip) and restart bandix")
+        else:
+            _aes = (Cipher, algorithms, modes, AESGCM, InvalidTag)
+    return _missing
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +100,9 @@ def initial_sni(datagram: bytes) -> str | None:
 
 def open_initial(datagram: bytes) -> Initial:
     """Decrypt the first (client Initial) packet of a datagram; ValueError if
-    it is anything else or does not authenticate."""
+    it is anything else or does not authenticate, Unavailable without cryptography."""
+    if unavailable() is not None:
+        raise Unavailable(_missing)
     try:
         return _open_initial(bytes(datagram))
     except (IndexError, TypeError, OverflowError) as exc:  # a bug guard: never let these reach the caller
@@ -167,6 +196,7 @@ def _open_initial(packet: bytes) -> Initial:
     if pos + length > len(packet) or length < 20:
         raise ValueError("bad Initial length")  # a UDP datagram arrives whole, so this is not Incomplete
     key, iv, hp = _client_keys(version, dcid)
+    Cipher, algorithms, modes, AESGCM, InvalidTag = _aes  # cryptography's own names
     sample = packet[pos + 4 : pos + 20]
     mask = Cipher(algorithms.AES(hp), modes.ECB()).encryptor().update(sample)
     first = packet[0] ^ (mask[0] & 0x0F)

@@ -55,14 +55,15 @@ UPSERTS = {
         "expired = expired + excluded.expired, ips = max(ips, excluded.ips)"
     ),
     "health_1m": (
-        "INSERT INTO health_1m VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO UPDATE SET "
+        "INSERT INTO health_1m VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO UPDATE SET "
         "flow_entries = excluded.flow_entries, flow_capacity = excluded.flow_capacity, "
         "flows_added = flows_added + excluded.flows_added, flows_failed = flows_failed + excluded.flows_failed, "
         "flows_evicted = flows_evicted + excluded.flows_evicted, flows_aged = flows_aged + excluded.flows_aged, "
         "dns_lost = dns_lost + excluded.dns_lost, hello_lost = hello_lost + excluded.hello_lost, "
         "hellos_parsed = hellos_parsed + excluded.hellos_parsed, "
         "hellos_unparsed = hellos_unparsed + excluded.hellos_unparsed, "
-        "cache_entries = excluded.cache_entries, read_ms = max(read_ms, excluded.read_ms)"
+        "cache_entries = excluded.cache_entries, read_ms = max(read_ms, excluded.read_ms), "
+        "hellos_quic_unavailable = hellos_quic_unavailable + excluded.hellos_quic_unavailable"
     ),
 }
 _TIME_COLUMN = {"flow_1h": "ts_hour", "health_1m": "ts_minute"}

@@ -214,7 +214,8 @@ def collector_health(db: sqlite3.Connection, w: Window) -> Report:
     params: dict = {"limit": w.limit, "lo": w.first_minute, "hi": w.last_minute}
     sql = ("SELECT ts_minute, flow_entries, flow_capacity, 100.0 * flow_entries / max(flow_capacity, 1) AS pressure, "
            "flows_added, flows_failed, flows_evicted, flows_aged, dns_lost, hello_lost, hellos_parsed, "
-           "hellos_unparsed, cache_entries, read_ms FROM health_1m WHERE ts_minute BETWEEN :lo AND :hi "
+           "hellos_unparsed, hellos_quic_unavailable, cache_entries, read_ms FROM health_1m "
+           "WHERE ts_minute BETWEEN :lo AND :hi "
            "ORDER BY ts_minute DESC LIMIT :limit")
     rows = _rows(db, sql, params)
     for r in rows:
@@ -224,7 +225,7 @@ def collector_health(db: sqlite3.Connection, w: Window) -> Report:
         ("flows_added", "added", INT), ("flows_evicted", "evicted", INT), ("flows_failed", "failed", INT),
         ("flows_aged", "aged", INT), ("dns_lost", "dns lost", INT), ("hello_lost", "hello lost", INT),
         ("hellos_parsed", "hellos", INT), ("hellos_unparsed", "unparsed", INT),
-        ("cache_entries", "cache", INT), ("read_ms", "read", MS)], rows)
+        ("hellos_quic_unavailable", "quic n/a", INT), ("cache_entries", "cache", INT), ("read_ms", "read", MS)], rows)
 
 
 @functools.cache

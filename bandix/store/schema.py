@@ -8,7 +8,7 @@ touches a file that is not bandix's.
 from __future__ import annotations
 
 APPLICATION_ID = 0x62616E64  # "band"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 STAT_COLUMNS = [f"{d}_{s}" for d in ("rx", "tx") for s in ("avg", "max", "min", "p90", "p95", "p99")]
 BUCKET_COLUMNS = ["series", "level", "idx", *STAT_COLUMNS, "rx_bytes", "tx_bytes"]  # idx = stamp // interval
@@ -60,7 +60,12 @@ CREATE TABLE health_1m (
     read_ms REAL NOT NULL);
 """
 
-CREATE = HISTORY + ANALYTICS
+# Version 3: QUIC Initials that could not be read because cryptography is not installed.
+QUIC_UNAVAILABLE = """
+ALTER TABLE health_1m ADD COLUMN hellos_quic_unavailable INTEGER NOT NULL DEFAULT 0;
+"""
+
+CREATE = HISTORY + ANALYTICS + QUIC_UNAVAILABLE
 # MIGRATIONS[v] turns a version-v file into version v + 1.
-MIGRATIONS = {1: ANALYTICS}
+MIGRATIONS = {1: ANALYTICS, 2: QUIC_UNAVAILABLE}
 ANALYTICS_TABLES = ("flow_1m_5t", "flow_1h", "dns_1m", "sni_1m", "dns_cache_1m", "health_1m")
