@@ -18,6 +18,7 @@ from ..collect.dns import DnsCollector
 from ..collect.hostnames import Hostnames
 from ..collect.neighbours import NeighbourTable
 from ..limiter import NO_QUOTA, Limiter, QuotaStatus
+from ..presence import Presence
 from ..settings import Settings
 from ..store.traffic import TrafficStore
 from .connections import ConnectionDevicesResource, ConnectionFlowsResource
@@ -78,6 +79,12 @@ class ApiContext:
     flows: FlowAnalytics | None = None
     dns_config: Callable[[], dict] = lambda: {"enabled": False, "max_records": 0}
     set_dns_config: Callable[[bool | None, int | None], None] = lambda enabled, max_records: None
+    presence: Presence | None = None  # None: nobody tracks it (every device offline)
+    # DELETE /api/traffic/devices: (mac, rules too) -> what went from UCI, None for an unknown device
+    forget_device: Callable[[str, bool], dict | None] = lambda mac, rules: None
+
+    def online(self, mac: str) -> tuple[bool, int]:
+        return self.presence.state(mac) if self.presence else (False, 0)
 
     def limit_in_force(self, mac: str) -> tuple[int, int]:
         return self.limiter.in_force(mac) if self.limiter else (0, 0)
