@@ -39,6 +39,7 @@ from .metrics import PrometheusResource
 from .quotas import QuotasResource
 from .rpc import RpcResource
 from .traffic import DevicesResource, LevelMetricsResource, MetricsResource
+from .usage import ExportResource, IncrementsResource, RankingResource
 from .web import WebResource
 
 log = logging.getLogger("bandix.web")
@@ -111,6 +112,9 @@ def create_app(ctx: ApiContext, guard: Guard, web_log: bool = False) -> falcon.A
     app.add_route("/api/traffic/metrics", MetricsResource(ctx.store))
     for level in ctx.store.levels:
         app.add_route(f"/api/traffic/metrics/{level.name}", LevelMetricsResource(ctx.store, level.name))
+    app.add_route("/api/traffic/usage/ranking", RankingResource(ctx))
+    app.add_route("/api/traffic/usage/increments", IncrementsResource(ctx))
+    app.add_route("/api/traffic/usage/export", ExportResource(ctx))
     app.add_route("/api/traffic/limits/schedule", ScheduleResource(ctx.settings, ctx.limits_changed))
     app.add_route("/api/traffic/rate_limit/default", DefaultLimitResource(ctx.settings, ctx.limits_changed))
     app.add_route("/api/traffic/rate_limit/whitelist", WhitelistResource(ctx.settings, ctx.limits_changed))

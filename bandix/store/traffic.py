@@ -297,6 +297,11 @@ class TrafficStore:
         with self._lock:
             return [_view(d) for d in self._devices.values()]
 
+    @property
+    def last_reading_ms(self) -> int | None:
+        """Stamp of the newest sample: the history buckets before its own are closed."""
+        return self._last_ts
+
     def last_sent(self) -> dict[str, int]:
         """mac → ms of the last packet the device sent, for every device (the online state)."""
         with self._lock:
