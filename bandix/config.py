@@ -262,6 +262,8 @@ examples:
   bandix --config-dir /etc/config
         everything from `config bandix 'config'` in /etc/config/bandix (flags win)
 
+usage from the running daemon: bandix export [--days N | --from DAY --to DAY] [--format csv|json]
+  (bandix export --help)
 reports (no daemon needed): bandix top-domain | top-ip | top-lan | top-flow | top-dns | top-sni |
   top-quic | domain-detail | attribution-coverage | dns-cache-inspect | collector-health |
   top-dohdot | ui | prune;  bandix COMMAND --help for each

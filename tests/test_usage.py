@@ -14,7 +14,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -26,9 +28,9 @@ from bandix import uci
 from tests.bandixd import Bandix, _NsConnection, remove_state
 from tests.test_api import validate
 from tests.traffic import settle
-from tests.vrouter import VirtualRouter
+from tests.vrouter import NETNS_DIR, VirtualRouter
 
-MIDNIGHT_IN_S = 8  # local midnight at least this long after the daemon starts
+MIDNIGHT_IN_S = 11  # local midnight about this long after the daemon starts, mid-traffic
 WAN_RX, WAN_TX = 11, 12  # cumulative WAN byte columns of a realtime row
 
 
@@ -50,11 +52,11 @@ def tz_with_midnight_at(instant: int) -> str:
 @pytest.fixture(scope="module")
 def site():
     pin_dir = Path("/sys/fs/bpf") / f"bandix-test-{uuid.uuid4().hex[:8]}"
-    # On a bucket edge of every level (20 s divides them), as a real zone's midnight is
-    # (offsets are whole quarter hours; the buckets divide 30 minutes).
-    midnight = (int(time.time()) + MIDNIGHT_IN_S) // 20 * 20 + 20
     with VirtualRouter() as vr:
         vr.wait_quiet()
+        # On an edge of the 2 s buckets that answer, as a real zone's midnight is on theirs
+        # (offsets are whole quarter hours; every level's interval divides 30 minutes).
+        midnight = (int(time.time()) + MIDNIGHT_IN_S) // 2 * 2
         daemon = Bandix(vr.router, ["--iface", "br-lan", "--enable-traffic", "--test-level-seconds", "2,4,10,20"],
                         pin_dir, env={"TZ": tz_with_midnight_at(midnight)}).start()
         try:
@@ -186,6 +188,27 @@ def test_export_is_a_file_of_the_daily_increments(site):
         assert [(int(r["ts_ms"]), int(r["rx_bytes"]), int(r["tx_bytes"])) for r in mine] == [
             (d["ts_ms"], d["rx_bytes"], d["tx_bytes"]) for d in days if d["total_bytes"]]
         assert all(r["ip"] == c.ipv4 for r in mine)
+
+
+def test_bandix_export_writes_the_apis_file(site, tmp_path):
+    vr, daemon, midnight = site["vr"], site["daemon"], site["midnight"]
+    day_before = time.strftime("%Y-%m-%d", local_day(midnight - 1, midnight))
+    day_after = time.strftime("%Y-%m-%d", local_day(midnight + 86400, midnight))
+    out = tmp_path / "usage.csv"
+    done = subprocess.run(["nsenter", f"--net={NETNS_DIR / vr.router.name}", sys.executable, "-m", "bandix", "export",
+                           "--url", f"http://127.0.0.1:{daemon.port}", "--from", day_before, "--to", day_after,
+                           "-o", str(out), "--config-dir", str(tmp_path)],
+                          capture_output=True, text=True, timeout=30, env={**os.environ, **daemon.env})
+    assert done.returncode == 0, done.stderr
+    query = urlencode({"start_ms": (midnight - 86400) * 1000, "end_ms": (midnight + 86400) * 1000})
+    status, _, text = _raw_get(daemon, f"/api/traffic/usage/export?{query}")
+    assert status == 200 and out.read_bytes().decode() == text
+    assert text.count("\r\n") >= 1 + 3  # the header, a row per device at least
+    assert done.stderr == f"wrote {len(text.encode())} bytes to {out}\n"
+    # No daemon there: a clear error, exit 2.
+    done = subprocess.run([sys.executable, "-m", "bandix", "export", "--url", "http://127.0.0.1:9",
+                           "--config-dir", str(tmp_path)], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2 and done.stderr.startswith("bandix export: error: no answer from http://127.0.0.1:9")
 
 
 @pytest.mark.parametrize("path, message", [
