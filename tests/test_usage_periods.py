@@ -34,14 +34,18 @@ def local(y: int, mo: int, d: int, h: int = 0) -> int:
     return int(time.mktime((y, mo, d, h, 0, 0, 0, 0, -1)))
 
 
-def test_the_finest_level_reaching_back_answers_in_whole_buckets():
+def test_a_level_reaching_back_answers_in_whole_buckets():
     now = 1_800_000_000_123
     span = usage.choose_span(DEFAULT_LEVELS, now - 3_600_000 - 7, now + 10**9, now)
     assert span.level.name == "day" and span.start_ms % 30_000 == 0 and span.start_ms >= now - 3_600_000 - 7
     assert span.start_ms - (now - 3_600_000 - 7) < 30_000
     assert span.end_ms == now // 30_000 * 30_000  # the bucket holding the newest sample is open
-    assert usage.choose_span(DEFAULT_LEVELS, now - 2 * 86_400_000, now, now).level.name == "week"
-    assert usage.choose_span(DEFAULT_LEVELS, now - 20 * 86_400_000, now, now).level.name == "month"
+    # The coarsest level whose bucket is at most 1 % of the range, among those reaching back.
+    assert usage.choose_span(DEFAULT_LEVELS, now - 3 * 3_600_000, now, now).level.name == "day"  # 108 s < 180 s
+    assert usage.choose_span(DEFAULT_LEVELS, now - 6 * 3_600_000, now, now).level.name == "week"  # 216 s
+    assert usage.choose_span(DEFAULT_LEVELS, now - 2 * 86_400_000, now, now).level.name == "month"  # 1728 s
+    assert usage.choose_span(DEFAULT_LEVELS, now - 20 * 86_400_000, now, now).level.name == "year"
+    assert usage.choose_span(DEFAULT_LEVELS, now - 600_000, now, now).level.name == "day"  # the finest
     old = usage.choose_span(DEFAULT_LEVELS, 0, now, now)  # older than any retention: the year, from its oldest
     assert old.level.name == "year" and old.start_ms == (now // 3_600_000 - 8760 + 1) * 3_600_000
     assert usage.choose_span(DEFAULT_LEVELS, now - 1000, now, now).end_ms == usage.choose_span(

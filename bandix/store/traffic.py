@@ -349,10 +349,10 @@ class TrafficStore:
             series = self._series(mac)
             return series.ring.rows() if series else None
 
-    def level_rows(self, level: str, mac: str | None, now_ms: int) -> list[list[int]] | None:
-        """Closed buckets of one level within its retention; None for an unknown device."""
+    def level_rows(self, level: str, mac: str | None, now_ms: int, since_ms: int = 0) -> list[list[int]] | None:
+        """Closed buckets of one level within its retention (and from since_ms on); None for an unknown device."""
         lv = self.level_by_name[level]
-        since = now_ms // 1000 // lv.interval - lv.capacity + 1
+        since = max(now_ms // 1000 // lv.interval - lv.capacity + 1, since_ms // 1000 // lv.interval)
         with self._lock:
             series = self._series(mac)
             return series.history.rows[level].rows(lv.interval, since) if series else None
