@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--windows", type=int, default=3, help="BPF-stats windows per direction (default 3)")
     p.add_argument("--only", type=int, choices=(1, 2, 3, 4, 5, 6, 7, 8), action="append",
                    help="run only this figure (repeatable): 1 program cost, 2 packet rate, 3 250 devices, "
-                        "4 conntrack, 5 DNS, 6 flows, 7 Prometheus scrapes and IPFIX export")
+                        "4 conntrack, 5 DNS, 6 flows, 7 Prometheus scrapes and IPFIX export, 8 usage over a range")
     p.add_argument("--with-flows", action="store_true",
                    help="figures 1 and 2 with --enable-flows (flow counting and hello capture) on")
     p.add_argument("--with-limits", action="store_true",
