@@ -326,3 +326,19 @@ def test_settings_show_the_default_limit_and_the_quotas(open_view, site):
             daemon.send("DELETE", "/api/traffic/quotas", {"id": quota_id})
         daemon.send("POST", "/api/traffic/rate_limit/whitelist/enabled", {"enabled": False})
         daemon.send("DELETE", "/api/traffic/rate_limit/whitelist", {"mac": c2})
+
+
+def test_device_view_forgets_the_device_through_rpcd(open_view, site):
+    vr, daemon = site["vr"], site["daemon"]
+    c3 = vr.clients[2]
+    before = daemon.devices()[c3.mac]["total_tx_bytes"]
+    pg = open_view("device", f"?mac={c3.mac}")
+    pg.wait_for_function(points("bandix-chart-realtime") + " > 0", timeout=15000)
+    assert "online since" in pg.inner_text("#view")
+    pg.once("dialog", lambda d: d.accept())
+    pg.click("#bandix-forget")
+    pg.locator(".alert-message", has_text="Device forgotten.").wait_for(timeout=5000)
+    assert ("luci.bandix", "forget_device", {"mac": c3.mac}) in [
+        (o, m, {k: v for k, v in a.items() if k != "ubus_rpc_session"}) for o, m, a in site["bridge"].calls]
+    after = daemon.devices().get(c3.mac)  # it pings every 0.2 s: back at once, from zero
+    assert after is None or after["total_tx_bytes"] < before
