@@ -83,23 +83,20 @@ class ExportResource:
     def rows(self, start: int, end: int, aggregation: str) -> tuple[dict, list[dict]]:
         store, ctx = self._ctx.store, self._ctx
         known = ctx.neighbours.summary()
-        span: dict = {}
+        span = usage.choose_span(store.levels, start, end, usage.newest_ms(store))  # one range for every device
         out = []
         for dev in sorted(store.devices(), key=lambda d: d.mac):
-            data = usage.device_increments(store, dev.mac, start, end, aggregation)
+            data = usage.device_increments(store, dev.mac, start, end, aggregation, span)
             if data is None:  # forgotten meanwhile
                 continue
-            span = {k: data[k] for k in ("start_ms", "end_ms", "level", "resolution_seconds")}
             for inc in data["increments"]:
                 if inc["total_bytes"]:
                     out.append({"date": inc["date"], "ts_ms": inc["ts_ms"], "mac": dev.mac,
                                 "ip": known.get(dev.mac, ("", 0.0))[0], "hostname": ctx.hostnames.name(dev.mac),
                                 "rx_bytes": inc["rx_bytes"], "tx_bytes": inc["tx_bytes"],
                                 "total_bytes": inc["total_bytes"]})
-        if not span:
-            span = usage.choose_span(store.levels, start, end, usage.newest_ms(store)).to_json()
         out.sort(key=lambda r: (r["ts_ms"], -r["total_bytes"], r["mac"]))
-        return span, out
+        return span.to_json(), out
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         fmt = choice_param(req, "format", ("csv", "json"), "csv")

@@ -143,10 +143,11 @@ def increments(rows: list[list[int]], span: Span, aggregation: str) -> list[dict
 
 
 def device_increments(store: TrafficStore, mac: str | None, start_ms: int, end_ms: int,
-                      aggregation: str) -> dict | None:
-    """increments() of one device (None when unknown) or of all devices summed (mac None)."""
+                      aggregation: str, span: Span | None = None) -> dict | None:
+    """increments() of one device (None when unknown) or of all devices summed (mac None);
+    `span`: one chosen already, so that every device of an export covers the same range."""
     now_ms = newest_ms(store)
-    span = choose_span(store.levels, start_ms, end_ms, now_ms)
+    span = span or choose_span(store.levels, start_ms, end_ms, now_ms)
     rows = store.level_rows(span.level.name, mac, now_ms, span.start_ms)
     if rows is None:
         return None
