@@ -58,6 +58,7 @@ class Options:
     ipfix_template_refresh_secs: int = 60
     enable_connection: bool = False
     connection_interval_seconds: int = 5
+    offline_timeout: int = 300
     connection_max_entries: int = 100_000
     bpf_object: str | None = None
     config_dir: str = DEFAULT_CONFIG_DIR
@@ -204,6 +205,7 @@ _UCI: dict[str, tuple[str | None, Callable[[str], Any]]] = {
     "enable_connection": ("connection_enabled", _bool),
     "connection_interval_seconds": ("connection_interval_seconds", _int_range(1, 3600)),
     "connection_max_entries": ("connection_max_entries", _int_range(100, 10_000_000)),
+    "offline_timeout": ("offline_timeout", _int_range(1, 86400 * 30)),
     "additional_subnets": ("additional_subnets", _subnets),
     "leases_file": ("leases_file", str),
     "allowed_hosts": ("allowed_host", _host_name),  # a list; each value parsed
@@ -260,6 +262,8 @@ examples:
   bandix --config-dir /etc/config
         everything from `config bandix 'config'` in /etc/config/bandix (flags win)
 
+usage from the running daemon: bandix export [--days N | --from DAY --to DAY] [--format csv|json]
+  (bandix export --help)
 reports (no daemon needed): bandix top-domain | top-ip | top-lan | top-flow | top-dns | top-sni |
   top-quic | domain-detail | attribution-coverage | dns-cache-inspect | collector-health |
   top-dohdot | ui | prune;  bandix COMMAND --help for each
@@ -340,6 +344,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="how often the conntrack table is read (default 5)")
     p.add_argument("--connection-max-entries", type=_flag(_int_range(100, 10_000_000)),
                    help="conntrack entries read at most; beyond, answers say they are partial (default 100000)")
+    p.add_argument("--offline-timeout", type=_flag(_int_range(1, 86400 * 30)), metavar="SECONDS",
+                   help="a device without traffic and unconfirmed by the neighbour table for this long "
+                   "is offline (default 300; UCI: offline_timeout, applied on SIGHUP)")
     p.add_argument("--bpf-object", help="BPF object to load (default /lib/bpf/bandix.o, then the build tree)")
     p.add_argument("--config-dir", help=f"directory of the UCI file 'bandix' (default {DEFAULT_CONFIG_DIR})")
     p.add_argument("--additional-subnets", type=_flag(_subnets), metavar="PREFIX[,PREFIX...]",

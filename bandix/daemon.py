@@ -37,6 +37,7 @@ from .instance import InstanceLocks
 from .limiter import Limiter
 from .localtime import setup_timezone
 from .logs import set_log_level
+from .presence import Presence
 from .pyroute import IPRoute
 from .settings import Settings
 from .store.analytics import AnalyticsWriter
@@ -81,6 +82,10 @@ class Daemon:
         self.flows: FlowAnalytics | None = None
         self._inherited_tz = os.environ.get("TZ")
         self._reload = threading.Event()  # set by SIGHUP, handled by the main loop
+        # Held by the main loop while it reads the counters and frees forgotten slots, and by
+        # forget_device: a reading between taking a device out of the store and freeing its
+        # kernel slots would bring it straight back with its old totals.
+        self._counting = threading.Lock()
 
     # -- start-up ---------------------------------------------------------
 
@@ -165,7 +170,10 @@ class Daemon:
             raise FatalError(f"cannot read {self.settings.path}: {exc.strerror}") from None
         self._ensure_token(o)
         self.store = TrafficStore(o.traffic_retention_seconds, o.levels)
-        self._ctx = ApiContext(self.store, self.neighbours, self._health, self.settings, None, self.hostnames)
+        self.presence = Presence(self.store.last_sent, self.neighbours.confirmed_ms, o.offline_timeout)
+        self.store.add_listener(lambda: self.presence.tick(int(time.time() * 1000)))
+        self._ctx = ApiContext(self.store, self.neighbours, self._health, self.settings, None, self.hostnames,
+                               presence=self.presence, forget_device=self.forget_device)
         try:
             self._guard = Guard(self._access(o))
             self._server = ApiServer(create_app(self._ctx, self._guard, web_log=o.web_log), o.listen, o.port)
@@ -309,6 +317,7 @@ class Daemon:
             if getattr(new, name) != getattr(self.opts, name):
                 log.warning("%s changed in %s: it takes effect at the next restart", name, path)
         set_log_level(new.log_level)
+        self.presence.timeout_s = new.offline_timeout
         log.debug("log level %s", new.log_level)
         self.prefixes.set_additional(new.additional_subnets)
         self.hostnames.leases_file = Path(new.leases_file)
@@ -382,11 +391,29 @@ class Daemon:
     # -- running ----------------------------------------------------------
 
     def _forget(self) -> None:
-        maps = self._loaded.maps
         for mac in self.store.take_forgotten():
-            raw = bytes.fromhex(mac.replace(":", ""))
-            forget_device(maps[layout.MAP_DEV_SLOTS], maps[layout.MAP_DEV_OVERFLOW], raw)
-            self._collector.forget(raw)
+            self._free_slots(mac)
+
+    def _free_slots(self, mac: str) -> None:
+        maps = self._loaded.maps
+        raw = bytes.fromhex(mac.replace(":", ""))
+        forget_device(maps[layout.MAP_DEV_SLOTS], maps[layout.MAP_DEV_OVERFLOW], raw)
+        self._collector.forget(raw)
+
+    def forget_device(self, mac: str, rules: bool) -> dict | None:
+        """DELETE /api/traffic/devices: its counters (kernel slots too), samples and history;
+        with `rules`, also what the UCI file holds for it. None when the device is unknown."""
+        with self._counting:
+            if not self.store.remove(mac):
+                return None
+            if self._collector:
+                self._free_slots(mac)
+            self.presence.forget(mac)
+        removed = self.settings.remove_device(mac) if rules else {}
+        if removed and self.limiter:
+            self.limiter.apply()
+        log.info("forgot %s on request%s", mac, " with its rules, quota and binding" if rules else "")
+        return removed
 
     def run(self) -> None:
         next_tick = time.monotonic()
@@ -397,8 +424,9 @@ class Daemon:
                 self.reload()
             try:
                 if self._collector:
-                    self._collector.tick()
-                    self._forget()
+                    with self._counting:
+                        self._collector.tick()
+                        self._forget()
                 if self._persistence:
                     self._persistence.maybe_flush()
             except Exception:

@@ -372,6 +372,40 @@ class Settings:
 
         self._edit(change)
 
+    def remove_device(self, mac: str) -> dict[str, int]:
+        """Everything the file says about one device (DELETE /api/traffic/devices with
+        "rules": true) in one write: its limit rules, quota, binding and whitelist entry;
+        how many of each went. Sections that do not parse are left alone."""
+        def mac_of(section: uci.Section) -> str | None:
+            try:
+                return parse_mac(section.get("mac"))
+            except ValidationError:
+                return None
+
+        def change(f: uci.UciFile) -> dict[str, int]:
+            removed = {}
+            for type_, key in ((LIMIT, "rules"), (QUOTA, "quotas"), (BINDING, "bindings")):
+                found = [sec for sec in f.by_type(type_) if mac_of(sec) == mac]
+                for section in found:
+                    f.remove(section)
+                removed[key] = len(found)
+            default = f.named(DEFAULT_LIMIT)
+            removed["whitelist"] = 0
+            if default is not None:
+                macs = default.get_list("whitelist")
+                kept = [m for m in macs if m.lower().replace("-", ":") != mac]
+                if len(kept) != len(macs):
+                    default.set_list("whitelist", kept)
+                    removed["whitelist"] = len(macs) - len(kept)
+            if not any(removed.values()):
+                raise _NotFound  # nothing to write
+            return removed
+
+        try:
+            return self._edit(change)
+        except _NotFound:
+            return {"rules": 0, "quotas": 0, "bindings": 0, "whitelist": 0}
+
     def set_binding(self, mac: str, hostname: str) -> None:
         """Bind a hostname to a device; an empty one removes the binding."""
         def change(f: uci.UciFile) -> None:

@@ -292,7 +292,7 @@ def test_every_flag_is_a_restart_only_option_and_parses(tmp_path: Path) -> None:
               "ipfix_collector": "192.0.2.7:4739",
               "connection_enabled": "1", "connection_interval_seconds": "9", "connection_max_entries": "500",
               "additional_subnets": "10.9.0.0/24", "leases_file": "/tmp/l", "allowed_host": "router.lan",
-              "metrics_public": "1", "api_token": "0123456789abcdef0123456789abcdef"}
+              "metrics_public": "1", "api_token": "0123456789abcdef0123456789abcdef", "offline_timeout": "60"}
     assert set(values) == {option for option, _ in config._UCI.values()}
     text = "config bandix 'config'\n" + "".join(f"\toption {k} {uci.quote(v)}\n" for k, v in values.items())
     out = run(tmp_path, text)

@@ -12,8 +12,10 @@ ACL), uclient-fetch (curl) and uci. Screenshots: tests/artifacts/screenshots/luc
 import importlib.util
 import json
 import re
+import shutil
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -22,6 +24,7 @@ from tests.luci.bridge import APP, ROOT, Bridge
 
 VIEWS = APP / "htdocs/luci-static/resources/view/bandix"
 ESLINT = [str(ROOT / ".eslint/node_modules/.bin/eslint"), "--config", "luci-app-bandix/eslint.config.mjs"]
+SHARED_SHOTS = Path("/work/wt/shots")  # issue screenshots, besides tests/artifacts
 JS_FILES = sorted(APP.glob("htdocs/**/*.js")) + sorted((ROOT / "bandix/web").glob("*.js"))
 
 
@@ -40,7 +43,7 @@ def test_menu_points_at_existing_views_under_status():
     assert menu["admin/status/bandix"]["depends"] == {"acl": ["luci-app-bandix"], "uci": {"bandix": True}}
     pages = {k: v for k, v in menu.items() if k != "admin/status/bandix"}
     assert [v["title"] for v in sorted(pages.values(), key=lambda v: v["order"])] == [
-        "Overview", "Device detail", "Connections", "DNS", "Domains", "Settings"]
+        "Overview", "Device detail", "Usage", "Connections", "DNS", "Domains", "Settings"]
     for key, entry in pages.items():
         assert key == "admin/status/bandix/" + entry["action"]["path"].split("/")[1]
         assert entry["action"]["type"] == "view" and (VIEWS.parent / (entry["action"]["path"] + ".js")).is_file()
@@ -212,6 +215,40 @@ def test_device_view_draws_charts_and_saves_a_name(open_view, site):
     assert pg2.locator("#bandix-device-picker option").count() == 1 + len(vr.clients)
 
 
+def test_usage_view_ranks_draws_and_exports_a_file(open_view, site):
+    vr, daemon = site["vr"], site["daemon"]
+    c1 = vr.clients[0]
+    pg = open_view("usage")
+    # "today" is answered by the test's year level (20 s buckets), refreshed every 10 s.
+    pg.locator("#bandix-usage-ranking tr", has_text=c1.ipv4).wait_for(timeout=45000)
+    shown = daemon.devices()[c1.mac]["hostname"] or c1.mac  # the device test may have named it
+    cells = row_cells(pg, "bandix-usage-ranking", c1.ipv4)
+    assert cells[:3] == ["1", shown, c1.ipv4] and float(cells[6].rstrip(" %")) > 90  # the download leads
+    pg.wait_for_function("() => Number((document.getElementById('bandix-usage-chart') || {dataset: {}})"
+                         ".dataset.bars) > 0", timeout=10000)
+    pg.locator("#bandix-usage-ranking a", has_text=shown).click()
+    pg.locator("h3", has_text=f"{shown} — per hour").wait_for(timeout=10000)
+    with pg.expect_download() as got:
+        pg.click("#bandix-export-csv")
+    download = got.value
+    name = download.suggested_filename
+    assert name.startswith("bandix-usage-daily-") and name.endswith(".csv")
+    lines = open(download.path(), newline="").read().split("\r\n")
+    assert lines[0] == "date,ts_ms,mac,ip,hostname,rx_bytes,tx_bytes,total_bytes" and c1.mac in lines[1]
+    assert {m for _, m, _ in site["bridge"].calls} <= {"usage_ranking", "usage_increments", "usage_export"}
+    pg.screenshot(path=str(SHOTS / "luci-usage.png"), full_page=True)
+    if SHARED_SHOTS.is_dir():
+        shutil.copy(SHOTS / "luci-usage.png", SHARED_SHOTS / "18b-luci-usage.png")
+    # The overview says who is online as the daemon does.
+    pg = open_view("overview")
+    pg.locator("#bandix-devices tr", has_text=c1.mac).wait_for(timeout=10000)
+    assert all(row_cells(pg, "bandix-devices", c.mac)[9] == "online" for c in vr.clients)
+    assert all(d["online"] for d in daemon.devices().values())
+    pg.screenshot(path=str(SHOTS / "luci-overview-online.png"), full_page=True)
+    if SHARED_SHOTS.is_dir():
+        shutil.copy(SHOTS / "luci-overview-online.png", SHARED_SHOTS / "18b-luci-overview.png")
+
+
 def test_connections_dns_and_domains_views(open_view, site):
     vr = site["vr"]
     pg = open_view("connections")
@@ -289,3 +326,19 @@ def test_settings_show_the_default_limit_and_the_quotas(open_view, site):
             daemon.send("DELETE", "/api/traffic/quotas", {"id": quota_id})
         daemon.send("POST", "/api/traffic/rate_limit/whitelist/enabled", {"enabled": False})
         daemon.send("DELETE", "/api/traffic/rate_limit/whitelist", {"mac": c2})
+
+
+def test_device_view_forgets_the_device_through_rpcd(open_view, site):
+    vr, daemon = site["vr"], site["daemon"]
+    c3 = vr.clients[2]
+    before = daemon.devices()[c3.mac]["total_tx_bytes"]
+    pg = open_view("device", f"?mac={c3.mac}")
+    pg.wait_for_function(points("bandix-chart-realtime") + " > 0", timeout=15000)
+    assert "online since" in pg.inner_text("#view")
+    pg.once("dialog", lambda d: d.accept())
+    pg.click("#bandix-forget")
+    pg.locator(".alert-message", has_text="Device forgotten.").wait_for(timeout=5000)
+    assert ("luci.bandix", "forget_device", {"mac": c3.mac}) in [
+        (o, m, {k: v for k, v in a.items() if k != "ubus_rpc_session"}) for o, m, a in site["bridge"].calls]
+    after = daemon.devices().get(c3.mac)  # it pings every 0.2 s: back at once, from zero
+    assert after is None or after["total_tx_bytes"] < before

@@ -57,7 +57,7 @@ def test_list_is_the_daemons_method_table_and_the_acl_splits_it(site):
     assert not set(read) & set(write) and sorted(read + write) == sorted(table["methods"])
     assert set(write) == {"set_limit", "put_limit", "delete_limit", "set_default_limit", "add_whitelist",
                           "delete_whitelist", "set_whitelist_enabled", "set_quota", "put_quota", "delete_quota",
-                          "set_binding", "set_dns_config"}
+                          "set_binding", "forget_device", "set_dns_config"}
     assert ACL["read"]["uci"] == ["bandix", "network", "wireless"] and ACL["write"]["uci"] == ["bandix"]
 
 
@@ -145,6 +145,32 @@ def test_writes_go_through_the_same_handlers(site):
     assert call(site, "delete_quota", {"id": stored["id"]})["status"] == "success"
     assert daemon.get("/api/traffic/limits/schedule")[1]["data"]["limits"] == []
     assert call(site, "set_binding", {"mac": mac, "hostname": ""})["status"] == "success"
+
+
+def test_usage_through_the_plugin_and_the_export_as_a_file_in_json(site):
+    vr, daemon = site
+    time.sleep(2.5)  # a few 2 s buckets of the site's download
+    reply = call(site, "usage_ranking", {"start_ms": "0", "end_ms": str(int(time.time() * 1000))})
+    validate(reply, "UsageRankingResponse")
+    ranked = reply["data"]["devices"]
+    assert ranked[0]["mac"] == vr.clients[0].mac and ranked[0]["total_bytes"] > 0  # the iperf3 download
+    span = {k: reply["data"][k] for k in ("start_ms", "end_ms")}
+    status, direct = daemon.get(f"/api/traffic/usage/ranking?start_ms={span['start_ms']}&end_ms={span['end_ms']}")
+    assert status == 200 and direct["data"] == reply["data"]  # the same range: the same answer
+    inc = call(site, "usage_increments", {"mac": vr.clients[0].mac, "start_ms": str(span["start_ms"]),
+                                          "end_ms": str(span["end_ms"]), "aggregation": "daily"})
+    validate(inc, "UsageIncrementsResponse")
+    assert sum(i["total_bytes"] for i in inc["data"]["increments"]) == ranked[0]["total_bytes"]
+    csv_file = call(site, "usage_export", {"format": "csv", "start_ms": str(span["start_ms"]),
+                                           "end_ms": str(span["end_ms"])})
+    assert csv_file["status"] == "success" and csv_file["data"]["filename"].endswith(".csv")
+    assert csv_file["data"]["content_type"] == "text/csv; charset=utf-8"
+    lines = csv_file["data"]["content"].split("\r\n")
+    assert lines[0] == "date,ts_ms,mac,ip,hostname,rx_bytes,tx_bytes,total_bytes"
+    first = lines[1].split(",")
+    assert first[2] == vr.clients[0].mac and int(first[7]) == ranked[0]["total_bytes"]
+    bad = call(site, "usage_ranking", {"start_ms": "5", "end_ms": "5"})
+    assert bad == {"status": "error", "code": 400, "message": "end_ms: must be after start_ms"}
 
 
 @pytest.mark.parametrize("args, message", [

@@ -17,6 +17,7 @@ from ..collect.dns import DnsCollector
 from ..collect.hostnames import Hostnames
 from ..collect.neighbours import NeighbourTable
 from ..limiter import NO_QUOTA, Limiter, QuotaStatus
+from ..presence import Presence
 from ..settings import Settings
 from ..store.traffic import TrafficStore
 from .connections import ConnectionDevicesResource, ConnectionFlowsResource
@@ -37,6 +38,7 @@ from .metrics import PrometheusResource
 from .quotas import QuotasResource
 from .rpc import RpcResource
 from .traffic import DevicesResource, LevelMetricsResource, MetricsResource
+from .usage import ExportResource, IncrementsResource, RankingResource
 from .web import WebResource
 
 log = logging.getLogger("bandix.web")
@@ -79,6 +81,12 @@ class ApiContext:
     flows: FlowAnalytics | None = None
     dns_config: Callable[[], dict] = lambda: {"enabled": False, "max_records": 0}
     set_dns_config: Callable[[bool | None, int | None], None] = lambda enabled, max_records: None
+    presence: Presence | None = None  # None: nobody tracks it (every device offline)
+    # DELETE /api/traffic/devices: (mac, rules too) -> what went from UCI, None for an unknown device
+    forget_device: Callable[[str, bool], dict | None] = lambda mac, rules: None
+
+    def online(self, mac: str) -> tuple[bool, int]:
+        return self.presence.state(mac) if self.presence else (False, 0)
 
     def limit_in_force(self, mac: str) -> tuple[int, int]:
         return self.limiter.in_force(mac) if self.limiter else (0, 0)
@@ -105,6 +113,9 @@ def create_app(ctx: ApiContext, guard: Guard, web_log: bool = False) -> falcon.A
     app.add_route("/api/traffic/metrics", MetricsResource(ctx.store))
     for level in ctx.store.levels:
         app.add_route(f"/api/traffic/metrics/{level.name}", LevelMetricsResource(ctx.store, level.name))
+    app.add_route("/api/traffic/usage/ranking", RankingResource(ctx))
+    app.add_route("/api/traffic/usage/increments", IncrementsResource(ctx))
+    app.add_route("/api/traffic/usage/export", ExportResource(ctx))
     app.add_route("/api/traffic/limits/schedule", ScheduleResource(ctx.settings, ctx.limits_changed))
     app.add_route("/api/traffic/rate_limit/default", DefaultLimitResource(ctx.settings, ctx.limits_changed))
     app.add_route("/api/traffic/rate_limit/whitelist", WhitelistResource(ctx.settings, ctx.limits_changed))

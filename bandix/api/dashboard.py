@@ -20,7 +20,7 @@ from .dns import DnsQueriesResource
 from .errors import ok
 from .traffic import DevicesResource, int_param, mac_param, single_param
 
-IDENTITY_FIELDS = ("mac", "ip", "hostname", "wan_rx_rate_limit", "wan_tx_rate_limit")
+IDENTITY_FIELDS = ("mac", "ip", "hostname", "wan_rx_rate_limit", "wan_tx_rate_limit", "online", "online_since")
 _IDENTITY_FIELDS_JSON = json.dumps(IDENTITY_FIELDS, separators=(",", ":")).encode()
 _LIVE_FIELDS_JSON = json.dumps(LIVE_FIELDS, separators=(",", ":")).encode()
 WANTED_S = 3.0  # a page polls every second: after this long without a poll, none is open
@@ -29,7 +29,7 @@ WANTED_S = 3.0  # a page polls every second: after this long without a poll, non
 class DashboardDevicesResource:
     """The devices page, split by how often its cells change.
 
-    Who the devices are (MAC, address, name, limit in force) changes seldom:
+    Who the devices are (MAC, address, name, limit in force, online) changes seldom:
     it is sent only when it differs from the `known` version the page holds.
     What moves every second (rates, totals, last seen) is one flat list of
     numbers in the same device order (the store's: the page sorts), taken from
@@ -58,13 +58,14 @@ class DashboardDevicesResource:
         piece is a counter or a dict that is replaced, never changed in place, so ==
         tells a change cheaply."""
         ctx = self._ctx
-        return (ctx.neighbours.addresses_version, *ctx.hostnames.sources(), ctx.limits_in_force())
+        online = ctx.presence.states() if ctx.presence else {}
+        return (ctx.neighbours.addresses_version, *ctx.hostnames.sources(), ctx.limits_in_force(), online)
 
     def _build_identity(self) -> None:
         ctx = self._ctx
         known = ctx.neighbours.summary()
-        rows = [(mac, known.get(mac, ("", 0.0))[0], ctx.hostnames.name(mac), *ctx.limit_in_force(mac))
-                for mac in self._macs]
+        rows = [(mac, known.get(mac, ("", 0.0))[0], ctx.hostnames.name(mac), *ctx.limit_in_force(mac),
+                 *ctx.online(mac)) for mac in self._macs]
         self._identity = json.dumps(rows, separators=(",", ":"), ensure_ascii=False).encode()
         self._generation += 1
 

@@ -70,6 +70,8 @@ class PrometheusResource:
         e.family("bandix_device_rate_bytes", "gauge", "Bytes per second over the last second.")
         e.family("bandix_device_rate_limit_bytes", "gauge", "WAN rate limit in force, bytes per second; 0: none.")
         e.family("bandix_device_last_seen_seconds", "gauge", "When the device last sent or received, Unix time.")
+        e.family("bandix_device_online", "gauge", "1 while the device is online (traffic or a neighbour "
+                 "confirmation within offline_timeout), else 0.")
         e.family("bandix_device_quota_bytes", "gauge", "WAN bytes the device's quota allows per period; 0: none.")
         e.family("bandix_device_quota_used_bytes", "gauge", "WAN bytes counted against the quota this period.")
         e.family("bandix_device_quota_state", "gauge", "1 for the device's quota state (none, ok, blocked, throttled).")
@@ -85,6 +87,7 @@ class PrometheusResource:
             for direction, limit in zip(("rx", "tx"), ctx.limit_in_force(mac), strict=True):
                 e.add("bandix_device_rate_limit_bytes", limit, _labels(mac=mac, direction=direction))
             e.add("bandix_device_last_seen_seconds", dev.last_online_ms / 1000, _labels(mac=mac))
+            e.add("bandix_device_online", int(ctx.online(mac)[0]), _labels(mac=mac))
             quota = ctx.quota_status(mac)
             e.add("bandix_device_quota_bytes", quota.bytes, _labels(mac=mac))
             e.add("bandix_device_quota_used_bytes", quota.used, _labels(mac=mac))

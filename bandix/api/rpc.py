@@ -55,6 +55,15 @@ METHODS: dict[str, Method] = {
     "dns": Method("GET", "/api/dashboard/dns",
                   {"domain": STR, "device": STR, "is_query": BOOL, "page": INT, "page_size": INT}),
     "flows_top": Method("GET", "/api/flows/top", {"by": STR, "mac": STR, "lookback_minutes": INT, "limit": INT}),
+    # start_ms and end_ms are strings too: ms since the epoch pass 2^31.
+    "usage_ranking": Method("GET", "/api/traffic/usage/ranking",
+                            {"start_ms": STR, "end_ms": STR, "network_type": STR}),
+    "usage_increments": Method("GET", "/api/traffic/usage/increments",
+                               {"mac": STR, "start_ms": STR, "end_ms": STR, "aggregation": STR,
+                                "network_type": STR}),
+    # A CSV file comes back as text in the envelope (rpcd passes JSON only): see RpcResource.
+    "usage_export": Method("GET", "/api/traffic/usage/export",
+                           {"format": STR, "start_ms": STR, "end_ms": STR, "aggregation": STR}),
     "schedule": Method("GET", "/api/traffic/limits/schedule"),
     "bindings": Method("GET", "/api/traffic/bindings"),
     "dns_config": Method("GET", "/api/dns/config"),
@@ -80,6 +89,7 @@ METHODS: dict[str, Method] = {
     "put_quota": Method("PUT", "/api/traffic/quotas", {"id": STR, **_QUOTA_ARGS}, write=True),
     "delete_quota": Method("DELETE", "/api/traffic/quotas", {"id": STR}, write=True),
     "set_binding": Method("POST", "/api/traffic/bindings", {"mac": STR, "hostname": STR}, write=True),
+    "forget_device": Method("DELETE", "/api/traffic/devices", {"mac": STR, "rules": BOOL}, write=True),
     "set_dns_config": Method("POST", "/api/dns/config", {"enabled": BOOL, "max_records": INT}, write=True),
 }
 
@@ -120,8 +130,8 @@ def parse_call(name: str | None, args: object) -> tuple[Method, str, bytes | Non
 
 
 def subrequest(app: falcon.App, env: dict, method: str, path: str, query: str,
-               body: bytes | None) -> tuple[int, bytes]:
-    """Run one request through this app in-process; (status, body)."""
+               body: bytes | None) -> tuple[int, bytes, dict[str, str]]:
+    """Run one request through this app in-process; (status, body, headers with lower-case names)."""
     sub = {k: v for k, v in env.items() if k.startswith(("wsgi.", "SERVER_", "REMOTE_"))}
     sub[SUBREQUEST] = True  # the guard checked the caller's request already
     sub.update({"REQUEST_METHOD": method, "SCRIPT_NAME": "", "PATH_INFO": path, "QUERY_STRING": query,
@@ -129,14 +139,20 @@ def subrequest(app: falcon.App, env: dict, method: str, path: str, query: str,
     if body is not None:
         sub["CONTENT_TYPE"] = "application/json"
     status: list[str] = []
-    result = app(sub, lambda s, headers, exc_info=None: status.append(s))
+    headers: dict[str, str] = {}
+
+    def start_response(s: str, hs: list[tuple[str, str]], exc_info=None) -> None:
+        status.append(s)
+        headers.update((k.lower(), v) for k, v in hs)
+
+    result = app(sub, start_response)
     try:
         data = b"".join(result)
     finally:
         close = getattr(result, "close", None)
         if close:
             close()
-    return int(status[0].split()[0]), data
+    return int(status[0].split()[0]), data, headers
 
 
 class RpcResource:
@@ -152,8 +168,14 @@ class RpcResource:
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         method, query, body = parse_call(single_param(req, "method"), json_body(req))
-        status, data = subrequest(self._app, req.env, method.http, method.path, query, body)
+        status, data, headers = subrequest(self._app, req.env, method.http, method.path, query, body)
         resp.content_type = falcon.MEDIA_JSON
+        if 200 <= status < 300 and "content-disposition" in headers and not headers.get(
+                "content-type", "").startswith(falcon.MEDIA_JSON):
+            # A file (the CSV export): rpcd passes JSON only, so the file is a string in it.
+            resp.media = ok({"filename": headers["content-disposition"].partition('filename="')[2].rstrip('"'),
+                             "content_type": headers.get("content-type", ""), "content": data.decode()})
+            return
         if 200 <= status < 300:
             resp.data = data  # as the handler made it: the devices page's cached bytes stay cached
             return

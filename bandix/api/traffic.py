@@ -8,8 +8,11 @@ import time
 import falcon
 
 from ..macaddr import normalize_mac
+from ..schedule import ValidationError, no_unknown, parse_mac
 from ..store.traffic import DeviceView, TrafficStore
+from .body import json_body
 from .errors import ok
+from .limits import validated
 
 
 def single_param(req: falcon.Request, name: str) -> str | None:
@@ -56,6 +59,7 @@ class DevicesResource:
         lrx_b, _, ltx_b, _, wrx_b, _, wtx_b, _ = dev.counters
         lrx, ltx, wrx, wtx = dev.rates
         limit_rx, limit_tx = self._ctx.limit_in_force(dev.mac)
+        online, online_since = self._ctx.online(dev.mac)
         return {
             "ip": ip,
             "mac": dev.mac,
@@ -75,6 +79,8 @@ class DevicesResource:
             "wan_rx_rate_limit": limit_rx,
             "wan_tx_rate_limit": limit_tx,
             "last_online_ts": max(dev.last_online_ms, int(confirmed * 1000)),
+            "online": online,
+            "online_since": online_since,
             **self._ctx.quota_status(dev.mac).to_json(),
         }
 
@@ -92,6 +98,25 @@ class DevicesResource:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         resp.media = ok({"devices": self.device_list()})
+
+    def on_delete(self, req: falcon.Request, resp: falcon.Response) -> None:
+        mac, rules = validated(parse_forget, json_body(req))
+        removed = self._ctx.forget_device(mac, rules)
+        if removed is None:
+            raise falcon.HTTPNotFound(description=f"mac: no device {mac}")
+        resp.media = ok({"deleted": {"mac": mac, "rules": rules, **({"removed": removed} if rules else {})}})
+
+
+def parse_forget(body: object) -> tuple[str, bool]:
+    """DELETE /api/traffic/devices: {mac, rules?}."""
+    if not isinstance(body, dict):
+        raise ValidationError("body", "must be a JSON object")
+    no_unknown(body, {"mac", "rules"})
+    mac = parse_mac(body.get("mac"))
+    rules = body.get("rules", False)
+    if not isinstance(rules, bool):
+        raise ValidationError("rules", "must be true or false")
+    return mac, rules
 
 
 class MetricsResource:

@@ -63,6 +63,7 @@ class Device:
     offset: list[int] = field(default_factory=lambda: [0] * len(FIELDS))
     rates: list[int] = field(default_factory=lambda: [0] * COUNTERS)  # bytes/s: lan_rx lan_tx wan_rx wan_tx
     last_online_ms: int = 0
+    last_sent_ms: int = 0  # the last packet *from* the device (presence: traffic to it proves nothing)
     wan_delta: list[int] = field(default_factory=lambda: [0, 0])  # WAN rx, tx bytes not yet in a sample
 
     def totals(self) -> list[int]:
@@ -212,6 +213,8 @@ class TrafficStore:
         delta = [v - p for v, p in zip(values, previous, strict=True)]
         if any(delta[1::2]):  # packets moved
             dev.last_online_ms = ts_ms
+            if delta[3] or delta[7]:  # lan_tx, wan_tx packets: sent by the device
+                dev.last_sent_ms = ts_ms
         dev.rates = [round(delta[f] / dt) if dt and dt > 0 else 0 for f in BYTE_FIELDS]
         dev.counters = list(values)
         dev.wan_delta[0] += delta[WAN_RX]
@@ -272,6 +275,16 @@ class TrafficStore:
             self._forgotten_unsaved.append(mac)
             log.info("forgot %s: not seen for longer than the longest history", mac)
 
+    def remove(self, mac: str) -> bool:
+        """Forget one device now (DELETE /api/traffic/devices): its totals, samples and
+        history; the database drops its rows at the next flush. False when unknown."""
+        with self._lock:
+            if self._devices.pop(mac, None) is None:
+                return False
+            self._live_built = None
+            self._forgotten_unsaved.append(mac)
+            return True
+
     def take_forgotten(self) -> list[str]:
         """Devices forgotten since the last call (their kernel slots can be freed)."""
         with self._lock:
@@ -283,6 +296,16 @@ class TrafficStore:
     def devices(self) -> list[DeviceView]:
         with self._lock:
             return [_view(d) for d in self._devices.values()]
+
+    @property
+    def last_reading_ms(self) -> int | None:
+        """Stamp of the newest sample: the history buckets before its own are closed."""
+        return self._last_ts
+
+    def last_sent(self) -> dict[str, int]:
+        """mac → ms of the last packet the device sent, for every device (the online state)."""
+        with self._lock:
+            return {mac: d.last_sent_ms for mac, d in self._devices.items()}
 
     def device(self, mac: str) -> DeviceView | None:
         with self._lock:
@@ -326,10 +349,10 @@ class TrafficStore:
             series = self._series(mac)
             return series.ring.rows() if series else None
 
-    def level_rows(self, level: str, mac: str | None, now_ms: int) -> list[list[int]] | None:
-        """Closed buckets of one level within its retention; None for an unknown device."""
+    def level_rows(self, level: str, mac: str | None, now_ms: int, since_ms: int = 0) -> list[list[int]] | None:
+        """Closed buckets of one level within its retention (and from since_ms on); None for an unknown device."""
         lv = self.level_by_name[level]
-        since = now_ms // 1000 // lv.interval - lv.capacity + 1
+        since = max(now_ms // 1000 // lv.interval - lv.capacity + 1, since_ms // 1000 // lv.interval)
         with self._lock:
             series = self._series(mac)
             return series.history.rows[level].rows(lv.interval, since) if series else None
@@ -367,7 +390,7 @@ class TrafficStore:
         with self._lock:
             for rec in snap.devices:
                 dev = self._new_device(rec.mac, rec.created_ms)
-                dev.last_online_ms = rec.last_online_ms
+                dev.last_online_ms = dev.last_sent_ms = rec.last_online_ms
                 if same_counters:
                     dev.offset, dev.counters = list(rec.offset), list(rec.kernel)
                 else:

@@ -87,7 +87,8 @@
 		var s = (Date.now() - ms) / 1000;
 		return s < 60 ? 'now' : C.formatDuration(s) + ' ago';
 	}
-	function online(d) { return d.last_online_ts && Date.now() - d.last_online_ts < 120000; }
+	/* The daemon's own verdict: traffic from it or a neighbour confirmation within offline_timeout. */
+	function online(d) { return d.online === true; }
 	function name(d) { return d.hostname || d.mac; }
 	function setStatus(text) { statusLine.textContent = text; }
 
@@ -140,7 +141,8 @@
 		var sort = { key: 'wan_rx_rate', asc: false }, search = '', last = [], feed = devicesFeed();
 		var cols = [
 			{ key: 'name', label: 'Device', value: function (d) { return name(d).toLowerCase(); },
-				cell: function (d) { return el('span', null, el('span', { class: 'dot' + (online(d) ? ' on' : '') }), name(d)); } },
+				cell: function (d) { return el('span', null, el('span', { class: 'dot' + (online(d) ? ' on' : ''),
+					title: online(d) ? 'online since ' + new Date(d.online_since).toLocaleString() : 'offline' }), name(d)); } },
 			{ key: 'ip', label: 'IP', value: function (d) { return d.ip; }, cell: function (d) { return d.ip || '—'; } },
 			{ key: 'mac', label: 'MAC', narrow: true, value: function (d) { return d.mac; }, cell: function (d) { return d.mac; } },
 			{ key: 'wan_rx_rate', label: 'Down', num: true, cls: 'down', value: function (d) { return d.wan_rx_rate; }, cell: function (d) { return rate(d.wan_rx_rate); } },
@@ -240,7 +242,13 @@
 				stat('Time wait', c.time_wait_tcp), stat('Close wait', c.close_wait_tcp)));
 		}
 		return {
-			node: el('section', null, el('p', null, el('a', { href: '#/', text: '← Devices' })), title, cards,
+			node: el('section', null, el('div', { class: 'toolbar' }, el('a', { class: 'grow', href: '#/', text: '← Devices' }),
+				el('button', { type: 'button', id: 'forget', text: 'Forget device…', title: 'Remove its totals, samples and history (its limits stay)',
+					onclick: function () {
+						if (!window.confirm('Forget ' + mac + '? Its totals, samples and history are removed; its limits, quota and name stay. It comes back from zero at its next packet.')) return;
+						api('/api/traffic/devices', 'DELETE', { mac: mac }).then(function () { location.hash = '#/'; },
+							function (err) { setStatus('error: ' + err.message); });
+					} })), title, cards,
 				el('div', { class: 'card' }, el('h2', { text: 'Realtime' }), live, legend([['down', '--down'], ['up', '--up'], ['LAN', '--lan']])),
 				el('div', { class: 'card' }, el('div', { class: 'toolbar' }, el('h2', { class: 'grow', text: 'History' }), levelSelect),
 					hist, legend([['down avg / p95', '--down'], ['up avg / p95', '--up']])),
@@ -609,6 +617,97 @@
 			},
 			redraw: draw
 		};
+	};
+
+	/* Usage over a range: devices ranked by WAN bytes with their share, one device's bytes
+	   per local hour or day (the router's time zone), and the export as a file. */
+	var RANGES = [['today', 'today'], ['yesterday', 'yesterday'], ['7d', 'last 7 days'], ['30d', 'last 30 days'],
+		['month', 'this month']];
+	function rangeOf(key, now) {
+		var d = new Date(now), midnight = new Date(d.getFullYear(), d.getMonth(), d.getDate()).getTime();
+		if (key === 'yesterday') return [new Date(d.getFullYear(), d.getMonth(), d.getDate() - 1).getTime(), midnight];
+		if (key === '7d') return [new Date(d.getFullYear(), d.getMonth(), d.getDate() - 6).getTime(), now];
+		if (key === '30d') return [new Date(d.getFullYear(), d.getMonth(), d.getDate() - 29).getTime(), now];
+		if (key === 'month') return [new Date(d.getFullYear(), d.getMonth(), 1).getTime(), now];
+		return [midnight, now];
+	}
+	function exportLink(fmt, range) {
+		return '/api/traffic/usage/export?format=' + fmt + '&aggregation=daily&start_ms=' + range[0] + '&end_ms=' + range[1];
+	}
+
+	pages.usage = function () {
+		var rangeKey = 'today', aggregation = 'hourly', ranking = null, chosen = null, increments = null;
+		var body = el('tbody'), cards = el('div', { class: 'cards' }), covered = el('p', { class: 'muted' });
+		var chart = el('canvas', { class: 'chart', id: 'chart-usage' }), chartTitle = el('h2', { class: 'grow', text: 'Per period' });
+		var csv = el('a', { class: 'button', id: 'export-csv', download: '', text: 'Export CSV' });
+		var json = el('a', { class: 'button', id: 'export-json', download: '', text: 'JSON' });
+		function color(name) { return getComputedStyle(document.documentElement).getPropertyValue(name).trim(); }
+		function drawChart() {
+			if (!increments) return;
+			chartTitle.textContent = (chosen ? name(chosen) : 'All devices') + ', per ' + (aggregation === 'daily' ? 'day' : 'hour');
+			chart.dataset.bars = C.barChart(chart, increments.increments.map(function (i) {
+				return { label: aggregation === 'daily' ? i.date.slice(5) : i.date.slice(11), values: [i.rx_bytes, i.tx_bytes] };
+			}), { colors: [color('--down'), color('--up')], formatY: bytes }).bars;
+		}
+		function draw() {
+			if (!ranking) return;
+			cards.replaceChildren(stat('Downloaded', bytes(ranking.rx_bytes), 'down'), stat('Uploaded', bytes(ranking.tx_bytes), 'up'),
+				stat('Total', bytes(ranking.total_bytes)), stat('Devices with traffic', ranking.devices.length));
+			covered.textContent = 'WAN bytes from ' + new Date(ranking.start_ms).toLocaleString() + ' to ' +
+				new Date(ranking.end_ms).toLocaleString() + ' (' + ranking.level + ' history, ' + ranking.resolution_seconds + ' s buckets)';
+			body.replaceChildren.apply(body, ranking.devices.length ? ranking.devices.map(function (d, i) {
+				return el('tr', { class: 'link' + (chosen && chosen.mac === d.mac ? ' chosen' : ''), onclick: function () { choose(d); } },
+					el('td', { class: 'num', text: String(i + 1) }), el('td', { text: name(d) }), el('td', { class: 'hide-narrow', text: d.ip || '—' }),
+					el('td', { class: 'num down', text: bytes(d.rx_bytes) }), el('td', { class: 'num up', text: bytes(d.tx_bytes) }),
+					el('td', { class: 'num', text: bytes(d.total_bytes) }),
+					el('td', { class: 'share' }, el('span', { class: 'bar', style: 'width:' + (d.share * 100).toFixed(1) + '%' }),
+						el('span', { text: (d.share * 100).toFixed(1) + ' %' })));
+			}) : [el('tr', null, el('td', { colspan: '7', class: 'muted', text: 'No WAN traffic in this range.' }))]);
+			drawChart();
+		}
+		function choose(d) {
+			chosen = chosen && chosen.mac === d.mac ? null : d;
+			loadIncrements().then(draw);
+		}
+		function loadIncrements() {
+			var r = rangeOf(rangeKey, Date.now());
+			var q = '/api/traffic/usage/increments?aggregation=' + aggregation + '&start_ms=' + r[0] + '&end_ms=' + r[1];
+			if (chosen) q += '&mac=' + encodeURIComponent(chosen.mac);
+			return api(q).then(function (d) { increments = d; });
+		}
+		function refreshAll() { if (current && current.page === page) refresh(); }
+		var aggSelect = el('select', { 'aria-label': 'Per', id: 'usage-aggregation', onchange: function (e) {
+			aggregation = e.target.value;
+			loadIncrements().then(drawChart);
+		} }, [['hourly', 'per hour'], ['daily', 'per day']].map(function (o) { return el('option', { value: o[0], text: o[1] }); }));
+		var page = {
+			node: el('section', null, el('h1', { text: 'Usage' }),
+				el('div', { class: 'toolbar' },
+					el('select', { 'aria-label': 'Range', id: 'usage-range', onchange: function (e) {
+						rangeKey = e.target.value;
+						aggregation = rangeKey === 'today' || rangeKey === 'yesterday' ? 'hourly' : 'daily';
+						aggSelect.value = aggregation;
+						refreshAll();
+					} }, RANGES.map(function (o) { return el('option', { value: o[0], text: o[1] }); })),
+					el('span', { class: 'grow' }), csv, json),
+				cards, covered,
+				el('div', { class: 'table-wrap' }, el('table', { id: 'usage-ranking' },
+					el('thead', null, el('tr', null, ['#', 'Device', 'IP', 'Down', 'Up', 'Total', 'Share'].map(function (h, i) {
+						return el('th', { class: i === 2 ? 'hide-narrow' : i >= 3 && i <= 5 ? 'num' : '', text: h });
+					}))), body)),
+				el('div', { class: 'card' }, el('div', { class: 'toolbar' }, chartTitle, aggSelect), chart,
+					el('div', { class: 'legend' }, el('span', { style: '--c: var(--down)', text: 'down' }), el('span', { style: '--c: var(--up)', text: 'up' })))),
+			interval: 10000,
+			poll: function () {
+				var r = rangeOf(rangeKey, Date.now());
+				csv.setAttribute('href', exportLink('csv', r));
+				json.setAttribute('href', exportLink('json', r));
+				return Promise.all([api('/api/traffic/usage/ranking?start_ms=' + r[0] + '&end_ms=' + r[1]), loadIncrements()])
+					.then(function (res) { ranking = res[0]; draw(); });
+			},
+			redraw: draw
+		};
+		return page;
 	};
 
 	/* Off the router the API wants the token (UCI api_token) once; the answer sets an

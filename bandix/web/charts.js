@@ -132,10 +132,74 @@
 		return { points: n, minX: minX, maxX: maxX, maxY: maxY };
 	}
 
+	/*
+	 * Stacked bars on a canvas, one per period. bars: [{label, values: [y, ...]}];
+	 * opts: {colors: [css color per value], formatY(y), empty}. For bytes per hour
+	 * or day, where each bar is a total (a line would suggest a rate between them).
+	 */
+	function barChart(canvas, bars, opts) {
+		opts = opts || {};
+		var ratio = global.devicePixelRatio || 1;
+		var w = canvas.clientWidth || 600, h = canvas.clientHeight || 200;
+		if (canvas.width !== Math.round(w * ratio) || canvas.height !== Math.round(h * ratio)) {
+			canvas.width = Math.round(w * ratio);
+			canvas.height = Math.round(h * ratio);
+		}
+		var ctx = canvas.getContext('2d');
+		ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
+		ctx.clearRect(0, 0, w, h);
+		var fg = cssVar(canvas, '--chart-fg', '#555'), grid = cssVar(canvas, '--chart-grid', '#ddd');
+		var formatY = opts.formatY || String, colors = opts.colors || [fg];
+		var maxY = 0;
+		bars.forEach(function (b) {
+			var sum = b.values.reduce(function (a, v) { return a + v; }, 0);
+			if (sum > maxY) maxY = sum;
+		});
+		ctx.font = '11px sans-serif';
+		ctx.fillStyle = fg;
+		if (!bars.length) {
+			ctx.textAlign = 'center';
+			ctx.fillText(opts.empty || 'no data', w / 2, h / 2);
+			return { bars: 0 };
+		}
+		var step = niceStep(maxY || 1, 4), top = Math.max(step, Math.ceil((maxY || 1) / step) * step);
+		var left = Math.max(48, ctx.measureText(formatY(top)).width + 10), right = 8, upper = 8, lower = 20;
+		var pw = w - left - right, ph = h - upper - lower, slot = pw / bars.length;
+		var yOf = function (y) { return upper + ph - y / top * ph; };
+		ctx.strokeStyle = grid;
+		ctx.lineWidth = 1;
+		ctx.textAlign = 'right';
+		ctx.textBaseline = 'middle';
+		for (var y = 0; y <= top + 1e-9; y += step) {
+			ctx.beginPath();
+			ctx.moveTo(left, Math.round(yOf(y)) + 0.5);
+			ctx.lineTo(w - right, Math.round(yOf(y)) + 0.5);
+			ctx.stroke();
+			ctx.fillText(formatY(y), left - 6, yOf(y));
+		}
+		ctx.textAlign = 'center';
+		ctx.textBaseline = 'top';
+		var every = Math.max(1, Math.ceil(bars.length / Math.max(1, Math.floor(pw / 70))));
+		bars.forEach(function (b, i) {
+			var x = left + i * slot, base = 0;
+			b.values.forEach(function (v, k) {
+				ctx.fillStyle = colors[k % colors.length];
+				ctx.fillRect(x + slot * 0.15, yOf(base + v), slot * 0.7, yOf(base) - yOf(base + v));
+				base += v;
+			});
+			if (i % every === 0) {
+				ctx.fillStyle = fg;
+				ctx.fillText(b.label, x + slot / 2, h - lower + 5);
+			}
+		});
+		return { bars: bars.length, maxY: maxY };
+	}
+
 	global.BandixCharts = {
 		formatBytes: formatBytes,
 		formatRate: formatRate,
 		formatDuration: formatDuration,
-		lineChart: lineChart
+		lineChart: lineChart,
+		barChart: barChart
 	};
 })(typeof window !== 'undefined' ? window : this);

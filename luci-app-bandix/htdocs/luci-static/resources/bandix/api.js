@@ -20,7 +20,11 @@ var calls = {
 	connections: declare('connections'),
 	dns: declare('dns', [ 'domain', 'device', 'is_query', 'page', 'page_size' ]),
 	flowsTop: declare('flows_top', [ 'by', 'mac', 'lookback_minutes', 'limit' ]),
-	setBinding: declare('set_binding', [ 'mac', 'hostname' ])
+	setBinding: declare('set_binding', [ 'mac', 'hostname' ]),
+	usageRanking: declare('usage_ranking', [ 'start_ms', 'end_ms', 'network_type' ]),
+	usageIncrements: declare('usage_increments', [ 'mac', 'start_ms', 'end_ms', 'aggregation', 'network_type' ]),
+	usageExport: declare('usage_export', [ 'format', 'start_ms', 'end_ms', 'aggregation' ]),
+	forgetDevice: declare('forget_device', [ 'mac', 'rules' ])
 };
 
 /* The envelope's data, or a rejection with the daemon's message. */
@@ -87,6 +91,17 @@ return baseclass.extend({
 
 	setBinding: function(mac, hostname) { return invoke(calls.setBinding, [ mac, hostname ]); },
 
+	/* Usage over a range (ms since the epoch, as strings: see the plugin's list). */
+	usageRanking: function(start, end) { return invoke(calls.usageRanking, [ String(start), String(end) ]); },
+	usageIncrements: function(mac, start, end, aggregation) {
+		return invoke(calls.usageIncrements, [ mac || undefined, String(start), String(end), aggregation ]);
+	},
+	/* The export file: {filename, content_type, content} for CSV, the rows for JSON. */
+	usageExport: function(format, start, end) {
+		return invoke(calls.usageExport, [ format, String(start), String(end), 'daily' ]);
+	},
+	forgetDevice: function(mac, rules) { return invoke(calls.forgetDevice, [ mac, rules ? true : undefined ]); },
+
 	/* The dashboard's charts.js, loaded once as a plain script: it defines window.BandixCharts. */
 	charts: function() {
 		if (window.BandixCharts)
@@ -105,7 +120,8 @@ return baseclass.extend({
 
 	rate: function(v) { return window.BandixCharts.formatRate(v, 'bits'); },
 	bytes: function(v) { return window.BandixCharts.formatBytes(v); },
-	online: function(d) { return d.last_online_ts && Date.now() - d.last_online_ts < 120000; },
+	/* The daemon's verdict: traffic from it or a neighbour confirmation within offline_timeout. */
+	online: function(d) { return d.online === true; },
 	name: function(d) { return d.hostname || d.mac; },
 
 	ago: function(ms) {

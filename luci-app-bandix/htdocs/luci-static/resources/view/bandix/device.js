@@ -58,6 +58,15 @@ return view.extend({
 				ui.addNotification(null, E('p', {}, [ err.message ]), 'error');
 			});
 		} }, [ _('Save name') ]);
+		var forgetButton = E('button', { 'class': 'cbi-button cbi-button-remove', 'id': 'bandix-forget', 'click': function() {
+			if (!window.confirm(_('Forget this device? Its totals, samples and history are removed; its limits, quota and name stay. It comes back from zero at its next packet.')))
+				return;
+			return api.forgetDevice(mac).then(function() {
+				ui.addNotification(null, E('p', {}, [ _('Device forgotten.') ]), 'info');
+			}, function(err) {
+				ui.addNotification(null, E('p', {}, [ err.message ]), 'error');
+			});
+		} }, [ _('Forget device') ]);
 
 		function draw(info) {
 			title.textContent = api.name(info) + (info.ip ? ' · ' + info.ip : '');
@@ -69,7 +78,8 @@ return view.extend({
 				[ _('Uploaded'), api.bytes(info.wan_tx_bytes) ],
 				[ _('Limit down / up'), (info.wan_rx_rate_limit ? api.rate(info.wan_rx_rate_limit) : '—') + ' / ' +
 					(info.wan_tx_rate_limit ? api.rate(info.wan_tx_rate_limit) : '—') ],
-				[ _('Last seen'), api.ago(info.last_online_ts) ]
+				[ _('Last seen'), api.online(info) ? _('online since %s').format(new Date(info.online_since).toLocaleString())
+					: api.ago(info.last_online_ts) ]
 			]));
 			/* Sample rows: [ts, lan_rx, lan_tx... ] as /api/traffic/metrics documents them. */
 			live.dataset.points = C.lineChart(live, [
@@ -137,7 +147,7 @@ return view.extend({
 			E('div', { 'class': 'cbi-section' }, [ E('h3', {}, [ _('Top domains') ]), domains ]),
 			E('div', { 'class': 'cbi-section' }, [ E('h3', {}, [ _('Connections') ]), conns ]),
 			E('div', { 'class': 'cbi-section' }, [ E('h3', {}, [ _('Name') ]),
-				E('div', { 'class': 'cbi-value' }, [ nameInput, ' ', nameButton ]) ])
+				E('div', { 'class': 'cbi-value' }, [ nameInput, ' ', nameButton, ' ', forgetButton ]) ])
 		]);
 
 		requestAnimationFrame(refresh);

@@ -104,6 +104,12 @@ return view.extend({
 		o.default = o.enabled;
 		o.rmempty = false;
 
+		o = s.taboption('modules', form.Value, 'offline_timeout', _('Offline after (s)'),
+			_('A device that sent nothing and that the neighbour table did not confirm for this long is shown offline.'));
+		o.datatype = 'range(1,2592000)';
+		o.placeholder = '300';
+		o.depends('traffic_enabled', '1');
+
 		o = s.taboption('modules', form.Flag, 'connection_enabled', _('Connections'), _('Connection counts from conntrack.'));
 		o = s.taboption('modules', form.Value, 'connection_interval_seconds', _('Connection interval (s)'));
 		o.datatype = 'range(1,3600)';
