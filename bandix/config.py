@@ -260,6 +260,7 @@ examples:
   bandix --config-dir /etc/config
         everything from `config bandix 'config'` in /etc/config/bandix (flags win)
 
+live view of every device (from the running daemon): bandix top;  bandix top --help
 reports (no daemon needed): bandix top-domain | top-ip | top-lan | top-flow | top-dns | top-sni |
   top-quic | domain-detail | attribution-coverage | dns-cache-inspect | collector-health |
   top-dohdot | ui | prune;  bandix COMMAND --help for each

@@ -1,6 +1,7 @@
 """`bandix` / `python -m bandix`: parse flags, run the daemon, map errors to exit codes.
 
-`bandix COMMAND ...` (top-domain, top-ip, ..., ui, prune) runs a report instead.
+`bandix COMMAND ...` (top-domain, top-ip, ..., ui, prune) runs a report instead;
+`bandix top` is the live device view over the daemon's API.
 """
 
 from __future__ import annotations
@@ -15,6 +16,10 @@ from ..logs import setup_logging
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "top":  # the live view: a client of the running daemon
+        from .top import main as top_main
+
+        return top_main(argv[1:])
     if argv and not argv[0].startswith("-"):  # a report command: no daemon, no root
         from .reports import main as report_main
 
