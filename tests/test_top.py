@@ -280,6 +280,10 @@ def test_bad_flags_exit_2_with_the_reason(idle):
 
 
 def test_daemon_url_follows_uci_and_sends_the_token_off_the_router_only(tmp_path):
+    from bandix import cli, config
+
+    assert (cli.top.DEFAULT_CONFIG_DIR, cli.top.UCI_PACKAGE, cli.top.UCI_SECTION) == (
+        config.DEFAULT_CONFIG_DIR, config.UCI_PACKAGE, config.UCI_SECTION)
     token = "A" * 32
     cases = {"0.0.0.0": "http://127.0.0.1:8080/", "::": "http://[::1]:8080/",
              "192.168.1.1": "http://192.168.1.1:8080/", "127.0.0.1": "http://127.0.0.1:8080/"}

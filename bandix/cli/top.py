@@ -11,20 +11,22 @@ needs neither root nor the daemon's files.
 from __future__ import annotations
 
 import argparse
+import http.client
 import ipaddress
 import json
 import sys
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .. import uci
-from ..config import DEFAULT_CONFIG_DIR, UCI_PACKAGE, UCI_SECTION
+
+# As bandix.config has them (a test checks): importing it would load the BPF binding (ctypes)
+# into a command that only reads the API.
+DEFAULT_CONFIG_DIR, UCI_PACKAGE, UCI_SECTION = "/etc/config", "bandix", "config"
 
 DEVICES_PATH = "api/traffic/devices"
 FETCH_TIMEOUT_S = 3.0
@@ -199,29 +201,35 @@ def snapshot(devices: list[dict], view: View) -> dict:
 
 
 class Api:
-    """GET /api/traffic/devices of one daemon (no proxies: the daemon is this router's)."""
+    """GET /api/traffic/devices of one daemon, straight (no proxy: the daemon is the router's).
+
+    http.client rather than urllib.request: 2 MB less on a router, and nothing here needs more.
+    """
 
     def __init__(self, url: str, token: str = "") -> None:
         self.url = url
-        self._devices_url = urllib.parse.urljoin(url, DEVICES_PATH)
-        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        parts = urllib.parse.urlsplit(url)
+        self._host, self._port = parts.hostname or "127.0.0.1", parts.port or 80
+        self._path = urllib.parse.urljoin(parts.path or "/", DEVICES_PATH)
         self._headers = {"Authorization": f"Bearer {token}"} if token else {}
 
     def devices(self) -> list[dict]:
-        req = urllib.request.Request(self._devices_url, headers=self._headers)
+        conn = http.client.HTTPConnection(self._host, self._port, timeout=FETCH_TIMEOUT_S)
         try:
-            with self._opener.open(req, timeout=FETCH_TIMEOUT_S) as resp:
-                return json.load(resp)["data"]["devices"]
-        except urllib.error.HTTPError as exc:
-            try:
-                message = json.load(exc)["message"]
-            except (ValueError, KeyError, TypeError):
-                message = exc.reason
-            raise OSError(f"{exc.code} {message}") from None
-        except urllib.error.URLError as exc:
-            raise OSError(str(exc.reason)) from None
-        except (ValueError, KeyError, TypeError) as exc:
-            raise OSError(f"not a bandix answer: {exc}") from None
+            conn.request("GET", self._path, headers=self._headers)
+            resp = conn.getresponse()
+            body = resp.read()
+        except (OSError, http.client.HTTPException) as exc:
+            raise OSError(str(exc) or type(exc).__name__) from None
+        finally:
+            conn.close()
+        try:
+            answer = json.loads(body)
+            if resp.status != 200:
+                raise OSError(f"{resp.status} {answer.get('message', resp.reason)}")
+            return answer["data"]["devices"]
+        except (ValueError, KeyError, TypeError, AttributeError):
+            raise OSError(f"{resp.status} {resp.reason}: not a bandix answer") from None
 
 
 def daemon_url(config_dir: str) -> tuple[str, str]:
@@ -300,7 +308,7 @@ def resolve(args: argparse.Namespace) -> tuple[str, str]:
         url = f"http://{parts.netloc.rsplit(':', 1)[0]}:{args.port}/"
     if args.url:
         url = args.url if args.url.endswith("/") else args.url + "/"
-        if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
+        if urllib.parse.urlsplit(url).scheme != "http":
             raise ValueError(f"--url {args.url!r}: give http://HOST:PORT/")
     # The token goes only where it is needed: the router itself is let in without one.
     return url, "" if _is_loopback(url) else token
