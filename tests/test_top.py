@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from bandix.cli.top import FIELDS, View, daemon_url, resolve
+from bandix.cli.top import FIELDS, View, daemon_url, resolve, snapshot, table
 from tests.bandixd import ROOT, SHOTS, Bandix, busy_router
 from tests.test_limits import limit_rule
 from tests.vrouter import NETNS_DIR, VirtualRouter
@@ -311,3 +311,15 @@ def test_view_sorts_every_column_and_filters():
     assert not view.key("x")
     view.filter = "ZED"
     assert [d["hostname"] for d in view.rows(devs)] == ["Zed"]
+
+
+def test_online_column_shows_the_field_when_the_daemon_has_it():
+    base = {"ip": "", "hostname": "", "total_rx_rate": 0, "total_tx_rate": 0, "total_rx_bytes": 0,
+            "total_tx_bytes": 0, "wan_rx_rate_limit": 0, "wan_tx_rate_limit": 0, "quota_state": "none",
+            "quota_used_bytes": 0, "quota_bytes": 0}
+    devs = [{**base, "mac": "02:00:00:00:00:01", "online": False}, {**base, "mac": "02:00:00:00:00:02", "online": True},
+            {**base, "mac": "02:00:00:00:00:03"}]
+    view = View(sort="online")
+    lines = table(devs, view)
+    assert [line.split()[-1] for line in lines[1:4]] == ["yes", "no", "-"]  # without it: blank after QUOTA "-"
+    assert json.loads(json.dumps(snapshot(devs, view)))["devices"][0]["online"] is True
