@@ -232,6 +232,11 @@ def test_once_is_the_api_answer_as_a_table(idle):
     rx, tx = sum(d["total_rx_bytes"] for d in api), sum(d["total_tx_bytes"] for d in api)
     assert lines[5] == f"{'all (3)':<16} {'':<15} {'':<17} {'0B':>9} {'0B':>9} {compact(rx):>8} {compact(tx):>8}"
     assert lines[6:] == ["", ""] and "\x1b" not in out.stdout  # not a terminal: no escapes
+    # Without --once, into a pipe: the same tables one after the other, plain lines each refresh.
+    out = run_top(vr.router.name, "--url", URL, "--count", "2", "--interval", "0.5")
+    tables = out.stdout.split("\n\n")
+    assert out.returncode == 0 and len(tables) == 3 and tables[2] == "" and "\x1b" not in out.stdout, out
+    assert [t.split("\n")[1:] for t in tables[:2]] == [lines[1:6]] * 2
 
 
 def test_json_is_the_api_answer_sorted_and_filtered(idle):
