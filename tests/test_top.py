@@ -314,6 +314,8 @@ def test_view_sorts_every_column_and_filters():
     assert view.key("1") and view.reverse and [d["hostname"] for d in view.rows(devs)] == ["Zed", "amy", ""]
     assert view.key(">") and (view.sort, view.reverse) == ("ip", False)
     assert not view.key("x")
+    devs[0]["wan_rx_rate_limit"], devs[2]["wan_tx_rate_limit"] = 500_000, 125_000
+    assert view.key("8") and [d["hostname"] for d in view.rows(devs)] == ["Zed", "", "amy"]  # limited, tightest first
     view.filter = "ZED"
     assert [d["hostname"] for d in view.rows(devs)] == ["Zed"]
 

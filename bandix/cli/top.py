@@ -114,7 +114,9 @@ COLUMNS: tuple[Column, ...] = (
     Column("rx", "RX", 8, lambda d: compact(d["total_rx_bytes"]), lambda d: d["total_rx_bytes"]),
     Column("tx", "TX", 8, lambda d: compact(d["total_tx_bytes"]), lambda d: d["total_tx_bytes"]),
     Column("limit", "LIMIT dn/up", 15, limit_text,
-           lambda d: (d.get("wan_rx_rate_limit", 0) or 1 << 62, d.get("wan_tx_rate_limit", 0) or 1 << 62)),
+           # first the limited devices, the tightest limit first
+           lambda d: (bool(d.get("wan_rx_rate_limit") or d.get("wan_tx_rate_limit")),
+                      -(d.get("wan_rx_rate_limit") or 1 << 62), -(d.get("wan_tx_rate_limit") or 1 << 62))),
     Column("quota", "QUOTA", 13, quota_text,
            lambda d: (d.get("quota_state") != "none", d.get("quota_used_bytes", 0) / (d.get("quota_bytes") or 1))),
     Column("online", "ONLINE", 9, online_text, lambda d: (d.get("online") is True, d.get("online") is False)),
