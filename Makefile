@@ -10,10 +10,11 @@ BPF_CFLAGS := -O2 -g -Wall -Wextra -Werror -I$(ARCH_INCLUDE)
 BPF_OBJECTS := bpf/bandix.bpfel.o bpf/bandix.bpfeb.o
 
 # Build: clang, libbpf headers. Run: libbpf1, iproute2. Tests, demo and bench:
-# the virtual router's tools, real clients and servers, a browser for the dashboard, and the
+# the virtual router's tools (dnsmasq and udhcpc for its DHCP), real clients and servers, tmux
+# (bandix top in a real terminal), a browser for the dashboard, and the
 # fleet tools the tests feed: Prometheus (and promtool), nfdump's IPFIX collector nfcapd.
 APT_PACKAGES := clang llvm libbpf-dev libbpf1 bpftool iproute2 nftables iperf3 tcpdump \
-	iputils-ping bind9-dnsutils dnsperf dnsmasq-base curl openssl python3 python3-venv util-linux procps \
+	iputils-ping bind9-dnsutils dnsperf dnsmasq-base udhcpc tmux curl openssl python3 python3-venv util-linux procps \
 	chromium fonts-dejavu-core prometheus nfdump
 # Debian starts these at install (Prometheus on every address); the tests run their own, so
 # when `deps` installs them it also stops and disables them (a user's own are left alone).

@@ -264,6 +264,7 @@ examples:
 
 usage from the running daemon: bandix export [--days N | --from DAY --to DAY] [--format csv|json]
   (bandix export --help)
+live view of every device (from the running daemon): bandix top;  bandix top --help
 reports (no daemon needed): bandix top-domain | top-ip | top-lan | top-flow | top-dns | top-sni |
   top-quic | domain-detail | attribution-coverage | dns-cache-inspect | collector-health |
   top-dohdot | ui | prune;  bandix COMMAND --help for each

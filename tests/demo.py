@@ -1,10 +1,15 @@
-"""`make demo`: a virtual router with four busy devices, watched live by bandix.
+"""`make demo`: a virtual home router with six busy devices, watched live by bandix.
 
 Everything runs inside network namespaces (tests/vrouter.py): the real daemon on
 the router's br-lan, real iperf3/ping clients and servers, so what the table and
-the API show is real kernel traffic.  The dashboard and API are forwarded to the
-root namespace for a browser or curl.  Ctrl-C or SIGTERM removes every namespace, process, pin
-and the forward, and exits 0.
+the API show is real kernel traffic.  As at home, the router's dnsmasq hands out
+the addresses and every device asks for one with udhcpc, sending its name: the
+names bandix shows come from dnsmasq's leases file.  The household's policy is
+set through the API: the tablet has a daily data quota that runs out within
+seconds and then blocks it, and a guest's phone is held to the default limit
+(everyone else is on the whitelist).  The dashboard and API are forwarded to the
+root namespace for a browser or curl.  Ctrl-C or SIGTERM removes every namespace,
+process (dnsmasq and the udhcpc clients included), pin and the forward, and exits 0.
 """
 
 from __future__ import annotations
@@ -25,12 +30,16 @@ from typing import Any
 from tests.bandixd import Bandix, remove_state
 from tests.vrouter import Netns, PortForward, VirtualRouter
 
-DEVICES = ("laptop", "phone", "tv", "nas")
+DEVICES = ("laptop", "phone", "tv", "nas", "tablet", "guest")
+QUOTA_DEVICE = "tablet"  # a daily quota, blocked once used up
+LIMITED_DEVICE = "guest"  # the default limit; every other device is on the whitelist
+QUOTA_BYTES = 20_000_000  # WAN bytes a day, both directions; the tablet's 16 Mbit/s uses it up in about 10 s
+DEFAULT_LIMIT = (500_000, 125_000)  # bytes/s down, up: 4 and 1 Mbit/s
 API_PORT = 8686  # where the daemon listens inside the router namespace
 REFRESH_S = 2.0
 PIN_ROOT = Path("/sys/fs/bpf")
 # One iperf3 server port per client: an iperf3 server runs one test at a time.
-PORTS = {"tv": 5201, "laptop": 5202, "phone": 5203, "nas": 5204}
+PORTS = {"tv": 5201, "laptop": 5202, "phone": 5203, "nas": 5204, "tablet": 5205, "guest": 5206}
 
 EXAMPLES = """\
 examples:
@@ -44,8 +53,10 @@ examples:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="python -m tests.demo", epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Build a virtual OpenWrt-like router with four busy devices (laptop, phone, tv, nas), "
-        "run bandix on its br-lan and show live per-device rates. Needs root. Ctrl-C stops and cleans up.")
+        description="Build a virtual OpenWrt-like router with six busy devices (laptop, phone, tv, nas, tablet, "
+        "guest) that take their addresses from the router's dnsmasq, run bandix on its br-lan with a data quota "
+        "on the tablet and the default limit on the guest, and show live per-device rates. Needs root. "
+        "Ctrl-C stops and cleans up.")
     p.add_argument("--port", type=int, default=8686,
                    help="root-namespace port the API is forwarded to (default 8686)")
     p.add_argument("--duration", type=float, default=None, metavar="SECONDS",
@@ -91,7 +102,8 @@ def start_traffic(vr: VirtualRouter) -> None:
     # match back to the flow: tv's UDP server binds to the server address.
     servers: list[tuple[Netns, int, str]] = [(vr.internet, PORTS["tv"], f"-B {s4}"),
                                              (vr.internet, PORTS["laptop"], ""), (vr.internet, PORTS["phone"], ""),
-                                             (vr.router, PORTS["nas"], "")]  # LAN: the router's own address
+                                             (vr.router, PORTS["nas"], ""),  # LAN: the router's own address
+                                             (vr.internet, PORTS["tablet"], ""), (vr.internet, PORTS["guest"], "")]
     for ns, port, bind in servers:
         spawn(ns, forever(f"iperf3 -s -p {port} {bind} --idle-timeout 20"))
     for ns, port, _ in servers:
@@ -118,6 +130,30 @@ def start_traffic(vr: VirtualRouter) -> None:
     # nas: LAN backup to the router over IPv4, then a restore over IPv6 at a random rate.
     spawn(ip["nas"], forever(f"iperf3 -c {r4} -p {PORTS['nas']} -t 8 -b 30M; "
                              f"iperf3 -c {r6} -p {PORTS['nas']} -R -t 6 -b $((RANDOM % 20 + 5))M"))
+    # tablet: streams video at 16 Mbit/s until its quota blocks it (the client then times out and retries),
+    # and keeps reaching the router itself over the LAN, as a blocked device still does.
+    spawn(ip["tablet"], forever(f"iperf3 -c {s4} -p {PORTS['tablet']} -R -t 20 -b 16M"))
+    spawn(ip["tablet"], forever(f"ping -q -i 0.5 {r4}"))
+    # guest: downloads as fast as TCP goes, then uploads: the default limit holds it.
+    spawn(ip["guest"], forever(f"iperf3 -c {s4} -p {PORTS['guest']} -R -t 20; "
+                               f"iperf3 -c {s4} -p {PORTS['guest']} -t 5"))
+
+
+def set_policy(daemon: Bandix, vr: VirtualRouter) -> None:
+    """The household's rules, through the API as the dashboard sets them."""
+    mac = {c.name: c.mac for c in vr.clients}
+    steps: list[tuple[str, str, dict[str, Any]]] = [
+        ("POST", "/api/traffic/quotas", {"mac": mac[QUOTA_DEVICE], "period": "day", "bytes": QUOTA_BYTES,
+                                         "direction": "both", "action": "block", "throttle_rx_rate": 0,
+                                         "throttle_tx_rate": 0, "reset_day": 1, "reset_hour": 0}),
+        ("POST", "/api/traffic/rate_limit/default", {"wan_rx_rate_limit": DEFAULT_LIMIT[0],
+                                                     "wan_tx_rate_limit": DEFAULT_LIMIT[1]}),
+        *(("POST", "/api/traffic/rate_limit/whitelist", {"mac": mac[n]}) for n in DEVICES if n != LIMITED_DEVICE),
+        ("POST", "/api/traffic/rate_limit/whitelist/enabled", {"enabled": True})]
+    for method, path, body in steps:
+        status, answer = daemon.send(method, path, body)
+        if status != 200:
+            raise RuntimeError(f"{method} {path}: {status} {answer}")
 
 
 def spawn(ns: Netns, cmd: list[str]) -> None:
@@ -141,22 +177,27 @@ def fetch(url: str) -> list[dict[str, Any]]:
         return json.load(resp)["data"]["devices"]
 
 
-def table(devices: list[dict[str, Any]], names: dict[str, str]) -> list[str]:
-    """One line per device: rates per second, totals since the daemon started."""
-    fmt = "{:<7} {:<15} {:<17} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8}"
-    lines = [fmt.format("device", "IP", "MAC", "WAN down", "WAN up", "LAN down", "LAN up", "total dn", "total up")]
+def table(devices: list[dict[str, Any]]) -> list[str]:
+    """One line per device: its name from the DHCP leases, rates per second, totals since the
+    daemon started, the WAN limit in force (down/up) and the quota state."""
+    fmt = "{:<7} {:<15} {:<17} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8} {:>13} {:<8}"
+    lines = [fmt.format("device", "IP", "MAC", "WAN down", "WAN up", "LAN down", "LAN up", "total dn", "total up",
+                        "limit dn/up", "quota")]
     sums = [0, 0, 0, 0]
     for d in devices:
         rates = [d["wan_rx_rate"], d["wan_tx_rate"], d["lan_rx_rate"], d["lan_tx_rate"]]
         sums = [a + b for a, b in zip(sums, rates, strict=True)]
-        lines.append(fmt.format(names.get(d["mac"], "?"), d["ip"] or "-", d["mac"],
-                                *(human(r) + "/s" for r in rates),
-                                human(d["total_rx_bytes"]), human(d["total_tx_bytes"])))
-    lines.append(fmt.format("all", "", "", *(human(r) + "/s" for r in sums), "", ""))
+        limits = (d["wan_rx_rate_limit"], d["wan_tx_rate_limit"])
+        limit = "/".join(human(r) if r else "-" for r in limits) if any(limits) else "-"
+        quota = d.get("quota_state", "none")
+        lines.append(fmt.format(d["hostname"] or "?", d["ip"] or "-", d["mac"], *(human(r) + "/s" for r in rates),
+                                human(d["total_rx_bytes"]), human(d["total_tx_bytes"]), limit,
+                                "-" if quota == "none" else quota))
+    lines.append(fmt.format("all", "", "", *(human(r) + "/s" for r in sums), "", "", "", ""))
     return lines
 
 
-def watch(url: str, daemon: Bandix, names: dict[str, str], duration: float | None) -> int:
+def watch(url: str, daemon: Bandix, duration: float | None) -> int:
     """Redraw the table every REFRESH_S until the duration ends (0) or the daemon dies (1)."""
     started = time.monotonic()
     tty = sys.stdout.isatty()
@@ -166,7 +207,7 @@ def watch(url: str, daemon: Bandix, names: dict[str, str], duration: float | Non
                   file=sys.stderr)
             return 1
         try:
-            lines = table(fetch(url), names)
+            lines = table(fetch(url))
         except (OSError, ValueError, KeyError) as exc:  # a slow tick must not end the demo
             lines = [f"API not answering: {exc}"]
         up = int(time.monotonic() - started)
@@ -201,16 +242,13 @@ def main(argv: list[str] | None = None) -> int:
     # Explicit, so Ctrl-C works even when started with SIGINT ignored (background job of a script).
     signal.signal(signal.SIGINT, _interrupted)
     signal.signal(signal.SIGTERM, _interrupted)
-    vr = VirtualRouter(clients=[(n, "br-lan") for n in DEVICES], static_neighbours=False)
-    names = {c.mac: c.name for c in vr.clients}
+    vr = VirtualRouter(clients=[(n, "br-lan") for n in DEVICES], static_neighbours=False, dhcp=True)
     pin_dir = PIN_ROOT / f"bandix-demo-{os.getpid()}"
     # A private lock directory: the daemon's lock files would otherwise stay in /var/run/bandix.
     lock_dir = Path(tempfile.mkdtemp(prefix="bandix-demo-locks-"))
     os.environ["BANDIX_LOCK_DIR"] = str(lock_dir)
     workdir = Path(tempfile.mkdtemp(prefix="bandix-demo-"))
-    daemon = Bandix(vr.router, ["--iface", "br-lan", "--enable-traffic", "--enable-connection", "--enable-dns",
-                                "--enable-flows", "--data-dir", str(workdir / "data")], pin_dir, port=API_PORT,
-                    name="bandix-demo")
+    daemon: Bandix | None = None
     forward: PortForward | None = None
     code = 0
     try:
@@ -223,12 +261,21 @@ def main(argv: list[str] | None = None) -> int:
         url = f"{dashboard}api/traffic/devices"
         print(f"demo: building the virtual router (namespaces {vr.prefix}*)", flush=True)
         vr.start()
+        print(f"demo: DHCP leases from dnsmasq in {vr.leases_file}: "
+              + ", ".join(f"{c.name} {c.ipv4}" for c in vr.clients), flush=True)
+        daemon = Bandix(vr.router, ["--iface", "br-lan", "--enable-traffic", "--enable-connection", "--enable-dns",
+                                    "--enable-flows", "--data-dir", str(workdir / "data"),
+                                    "--leases-file", str(vr.leases_file)], pin_dir, port=API_PORT, name="bandix-demo")
         print(f"demo: starting bandix on br-lan (pins {pin_dir}, log {daemon.log_path})", flush=True)
         daemon.start()
+        set_policy(daemon, vr)
+        print(f"demo: {QUOTA_DEVICE} has a daily quota of {QUOTA_BYTES // 1_000_000} MB (then blocked); "
+              f"{LIMITED_DEVICE} is held to the default limit of {DEFAULT_LIMIT[0] * 8 // 1_000_000} Mbit/s down, "
+              f"{DEFAULT_LIMIT[1] * 8 // 1_000_000} Mbit/s up", flush=True)
         start_servers(vr, workdir)
         start_traffic(vr)
         print(f"demo: traffic running; dashboard at {dashboard} (API at {url})", flush=True)
-        code = watch(url, daemon, names, args.duration)
+        code = watch(url, daemon, args.duration)
     except KeyboardInterrupt:
         code = 0
     except Exception as exc:
@@ -238,8 +285,8 @@ def main(argv: list[str] | None = None) -> int:
         print("demo: stopping and cleaning up", file=sys.stderr, flush=True)
         cleanup([
             ("port forward", lambda: forward and forward.close()),
-            ("bandix", daemon.stop),  # before the namespaces go: it removes its filters
-            ("namespaces", vr.close),
+            ("bandix", lambda: daemon and daemon.stop()),  # before the namespaces go: it removes its filters
+            ("namespaces, dnsmasq and the DHCP clients", vr.close),
             ("pin and config directories", lambda: remove_state(pin_dir)),
             ("lock directory", lambda: shutil.rmtree(lock_dir, ignore_errors=True)),
             ("data directory", lambda: shutil.rmtree(workdir, ignore_errors=True)),

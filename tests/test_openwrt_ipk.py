@@ -288,13 +288,30 @@ STDLIB_SPLITS = {"asyncio": "python3-asyncio", "ctypes": "python3-ctypes", "deci
                  "dbm": "python3-dbm", "curses": "python3-ncurses", "readline": "python3-readline"}
 
 
+def _optional_imports(tree: ast.AST) -> set[int]:
+    """ids of the imports in a `try:` that catches ImportError: the code does without them
+    (bandix top without curses), so the package must not pull their split in."""
+    out = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Try) and any(
+                isinstance(h.type, ast.Name) and h.type.id in ("ImportError", "ModuleNotFoundError")
+                for h in node.handlers):
+            out |= {id(n) for stmt in node.body for n in ast.walk(stmt) if isinstance(n, ast.Import | ast.ImportFrom)}
+    return out
+
+
 def _splits_imported(root: Path, skip: tuple[str, ...]) -> set[str]:
-    """The python3-* stdlib splits the modules under root import (absolute imports, top level name)."""
+    """The python3-* stdlib splits the modules under root import (absolute imports, top level name;
+    optional ones left out)."""
     imported = set()
     for path in root.rglob("*.py"):
         if any(part in skip for part in path.relative_to(root).parts):
             continue
-        for node in ast.walk(ast.parse(path.read_text())):
+        tree = ast.parse(path.read_text())
+        optional = _optional_imports(tree)
+        for node in ast.walk(tree):
+            if id(node) in optional:
+                continue
             if isinstance(node, ast.Import):
                 imported |= {a.name.split(".")[0] for a in node.names}
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:

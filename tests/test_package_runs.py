@@ -112,6 +112,14 @@ def test_installed_package_counts_on_the_router_and_answers_the_luci_plugin(inst
             assert reply["status"] == "success", reply
             rows = {r[0]: dict(zip(reply["data"]["device_fields"], r, strict=True)) for r in reply["data"]["devices"]}
             assert rows[c1.mac]["ip"] == c1.ipv4
+            # Over SSH: the packaged `bandix top` finds the daemon from the shipped UCI file.
+            top = subprocess.run(["nsenter", f"--net={NETNS_DIR / vr.router.name}", sys.executable,
+                                  str(root / "usr/sbin/bandix"), "top", "--once", "--config-dir", str(config_dir)],
+                                 env={"PYTHONPATH": str(root / SITE), "PATH": "/usr/bin:/bin"}, cwd=tmp_path,
+                                 capture_output=True, text=True, timeout=30)
+            assert top.returncode == 0 and top.stderr == "", top
+            assert top.stdout.startswith("bandix top  http://127.0.0.1:8686/")
+            assert any(line.split()[1:3] == [c1.ipv4, c1.mac] for line in top.stdout.splitlines()), top.stdout
         finally:
             daemon.stop()
             remove_state(pin_dir)

@@ -12,6 +12,11 @@ Topology (bridge index i from 0, client k counted per bridge from 1):
     router ns  br-*  192.168.(77+i).1/24  fd77:0:0:(i+1)::1/64   (NAT44, routed IPv6)
        |  wan0 203.0.113.2/24 2001:db8:ff::2/64  <->  inet0 203.0.113.1/24 2001:db8:ff::1/64
     internet ns  lo: 198.51.100.10/32 2001:db8:100::10/128 (the "servers")
+
+With dhcp=True the router runs dnsmasq as DHCP server on its bridges and every
+client asks for its IPv4 address with busybox's udhcpc (OpenWrt's own client),
+sending its name as option 12: addresses and hostnames then come from the
+leases file (`leases_file`), as on a home router.  IPv6 stays static.
 """
 from __future__ import annotations
 
@@ -22,6 +27,7 @@ import itertools
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import struct
@@ -44,6 +50,9 @@ MLD_REPORT_INTERVAL_MS = 200
 CMD_TIMEOUT_S = 30.0
 CLONE_NEWNET = 0x40000000
 NETNS_DIR = Path("/var/run/netns")
+UDHCPC_SCRIPT = Path(__file__).resolve().with_name("udhcpc.script")
+DHCP_LEASE = "12h"
+DHCP_WAIT_S = 20.0
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _counter = itertools.count(1)
@@ -147,7 +156,7 @@ class Client:
     ns: Netns
     bridge: str
     mac: str
-    ipv4: str
+    ipv4: str  # with dhcp: "" until start() has the lease
     ipv6: str
     port: str  # router-side bridge port (veth peer of eth0)
     ifname: str = "eth0"
@@ -164,8 +173,13 @@ class VirtualRouter:
 
     def __init__(self, bridges: Sequence[str] = ("br-lan",),
                  clients: int | Sequence[tuple[str, str]] = 3,
-                 static_neighbours: bool = True) -> None:
+                 static_neighbours: bool = True, dhcp: bool = False) -> None:
         self.bridges = list(bridges)
+        if dhcp and static_neighbours:
+            raise ValueError("dhcp needs static_neighbours=False (addresses are not known before the leases)")
+        self.dhcp = dhcp
+        self.dhcp_dir: Path | None = None  # dnsmasq's lease file and the DHCP logs, with dhcp
+        self.dnsmasq: subprocess.Popen | None = None
         if not 1 <= len(self.bridges) <= 10:  # one digit of i keeps port names p{i}{k} unique
             raise ValueError("need 1..10 bridges")
         if isinstance(clients, int):
@@ -186,7 +200,7 @@ class VirtualRouter:
                 raise ValueError("at most 200 clients per bridge")
             self.clients.append(Client(
                 name=name, ns=Netns(self.prefix + name), bridge=bridge,
-                mac=f"02:bd:00:00:{i:02x}:{k:02x}", ipv4=f"192.168.{77 + i}.{10 + k}",
+                mac=f"02:bd:00:00:{i:02x}:{k:02x}", ipv4="" if dhcp else f"192.168.{77 + i}.{10 + k}",
                 ipv6=f"fd77:0:0:{i + 1}::{10 + k}", port=f"p{i}{k}"))
         if len({c.name for c in self.clients}) != len(self.clients):
             raise ValueError("duplicate client names")
@@ -201,6 +215,26 @@ class VirtualRouter:
     def bridge_mac(self, bridge: str) -> str:
         """Fixed bridge MAC (set explicitly, so it never follows its ports)."""
         return f"02:bd:01:00:{self.bridges.index(bridge):02x}:01"
+
+    def dhcp_range(self, bridge: str) -> tuple[str, str]:
+        """First and last address dnsmasq hands out on a bridge (with dhcp)."""
+        i = self.bridges.index(bridge)
+        return f"192.168.{77 + i}.100", f"192.168.{77 + i}.199"
+
+    @property
+    def leases_file(self) -> Path | None:
+        """dnsmasq's lease file (with dhcp, once started): what the daemon reads names from."""
+        return self.dhcp_dir / "dhcp.leases" if self.dhcp_dir else None
+
+    def leases(self) -> dict[str, tuple[str, str, int]]:
+        """MAC → (IPv4, hostname, expiry in Unix seconds) from dnsmasq's lease file."""
+        out = {}
+        text = self.leases_file.read_text() if self.leases_file and self.leases_file.exists() else ""
+        for line in text.splitlines():
+            parts = line.split()
+            if len(parts) >= 4 and parts[0].isdigit():
+                out[parts[1]] = (parts[2], parts[3], int(parts[0]))
+        return out
 
     def client(self, name: str) -> Client:
         return next(c for c in self.clients if c.name == name)
@@ -247,7 +281,8 @@ class VirtualRouter:
         atexit.unregister(self.close)
         pending: BaseException | None = None
         for step in ([lambda ns=ns: ns.kill_all() for ns in self.namespaces]
-                     + [lambda ns=ns: _delete_netns(ns.name) for ns in self.namespaces]):
+                     + [lambda ns=ns: _delete_netns(ns.name) for ns in self.namespaces]
+                     + [lambda: self.dhcp_dir and shutil.rmtree(self.dhcp_dir, ignore_errors=True)]):
             try:
                 step()
             except Exception:
@@ -266,6 +301,10 @@ class VirtualRouter:
             if m and not Path(f"/proc/{m.group(1)}").exists():
                 _delete_netns(name)
                 removed.append(name)
+        for path in Path(tempfile.gettempdir()).glob("bx*n*-dhcp-*"):
+            m = re.match(r"bx(\d+)n\d+-dhcp-", path.name)
+            if m and not Path(f"/proc/{m.group(1)}").exists():
+                shutil.rmtree(path, ignore_errors=True)
         return removed
 
     def _add_netns(self, ns: Netns, extra: dict[str, Any] | None = None) -> None:
@@ -319,10 +358,10 @@ class VirtualRouter:
                     "name", c.port, "address", port_mac, "netns", r.name)
             r.ip_batch([f"link set {c.port} master {c.bridge}", f"link set {c.port} up"])
             gw4, gw6 = self.bridge_addresses(c.bridge)
-            c.ns.ip_batch([f"addr add {c.ipv4}/24 dev {c.ifname}",
-                           f"addr add {c.ipv6}/64 dev {c.ifname} nodad",
+            v4 = [] if self.dhcp else [f"addr add {c.ipv4}/24 dev {c.ifname}"]
+            c.ns.ip_batch([*v4, f"addr add {c.ipv6}/64 dev {c.ifname} nodad",
                            f"link set {c.ifname} up",
-                           f"route add default via {gw4}", f"route add ::/0 via {gw6}"])
+                           *([] if self.dhcp else [f"route add default via {gw4}"]), f"route add ::/0 via {gw6}"])
 
         r.ip_batch([f"route add default via {self.WAN_GW_V4}",
                     f"route add ::/0 via {self.WAN_GW_V6}"])
@@ -336,6 +375,35 @@ class VirtualRouter:
                       "add rule inet filter forwarding ct state established,related accept"])
         if self.static_neighbours:
             self._add_static_neighbours()
+        if self.dhcp:
+            self._start_dhcp()
+
+    def _start_dhcp(self) -> None:
+        """dnsmasq (DHCP only, no DNS) on the bridges, udhcpc in every client; waits for the leases."""
+        self.dhcp_dir = Path(tempfile.mkdtemp(prefix=self.prefix + "dhcp-"))
+        ranges = [f"--dhcp-range={','.join(self.dhcp_range(br))},255.255.255.0,{DHCP_LEASE}" for br in self.bridges]
+        with open(self.dhcp_dir / "dnsmasq.log", "wb") as log:
+            # --port=0: no DNS; --no-ping: offer at once (nothing else can hold an address here);
+            # an empty --pid-file writes none; root, since the lease file's directory is root's.
+            self.dnsmasq = self.router.popen(
+                ["dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null", "--port=0", "--bind-interfaces",
+                 *(f"--interface={br}" for br in self.bridges), *ranges, f"--dhcp-leasefile={self.leases_file}",
+                 "--pid-file=", "--no-ping", "--dhcp-authoritative", "--user=root", "--log-facility=-",
+                 "--log-dhcp"], stdout=log, stderr=subprocess.STDOUT)
+        self.router.wait_listening(67, udp=True)
+        for c in self.clients:
+            with open(self.dhcp_dir / f"udhcpc-{c.name}.log", "wb") as log:
+                # As OpenWrt's netifd runs it: foreground, the hostname as option 12, retrying forever.
+                c.ns.popen(["udhcpc", "-f", "-t", "0", "-T", "1", "-i", c.ifname, "-x", f"hostname:{c.name}",
+                            "-s", str(UDHCPC_SCRIPT)], stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + DHCP_WAIT_S
+        for c in self.clients:
+            while not (addrs := _ipv4_addresses(c.ns, c.ifname)) or c.mac not in self.leases():
+                if time.monotonic() > deadline:
+                    log_text = (self.dhcp_dir / "dnsmasq.log").read_text(errors="replace")[-2000:]
+                    raise TimeoutError(f"{c.name} got no DHCP lease within {DHCP_WAIT_S}s; dnsmasq:\n{log_text}")
+                time.sleep(0.05)
+            c.ipv4 = addrs[0]
 
     def _add_static_neighbours(self) -> None:
         """Permanent ARP/ND (and bridge FDB) entries so links stay silent after setup."""
@@ -601,6 +669,11 @@ def _run(cmd: Sequence[str], check: bool = True, capture: bool = True,
     if check and res.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed ({res.returncode}): {(res.stderr or '').strip()}")
     return res
+
+
+def _ipv4_addresses(ns: Netns, ifname: str) -> list[str]:
+    info = json.loads(ns.ip("-j", "-4", "addr", "show", "dev", ifname).stdout)
+    return [a["local"] for i in info for a in i.get("addr_info", [])]
 
 
 def _delete_netns(name: str) -> None:

@@ -2,6 +2,7 @@
 
 `bandix COMMAND ...` (top-domain, top-ip, ..., ui, prune) runs a report instead;
 `bandix export` asks the running daemon for its usage export.
+`bandix top` is the live device view over the daemon's API.
 """
 
 from __future__ import annotations
@@ -20,6 +21,10 @@ def main(argv: list[str] | None = None) -> int:
         from .export import main as export_main
 
         return export_main(argv[1:])
+    if argv and argv[0] == "top":  # the live view: a client of the running daemon
+        from .top import main as top_main
+
+        return top_main(argv[1:])
     if argv and not argv[0].startswith("-"):  # a report command: no daemon, no root
         from .reports import main as report_main
 
