@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import bisect
 from array import array
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+from . import chunks
 from .stats import summarize
 
 STATS = 6  # avg, max, min, p90, p95, p99
@@ -33,6 +34,7 @@ class Level:
     name: str
     interval: int  # seconds per bucket
     capacity: int  # buckets kept
+    chunk: int = 64  # buckets of consecutive indexes sealed into one blob
 
     @property
     def retention_seconds(self) -> int:
@@ -40,10 +42,10 @@ class Level:
 
 
 DEFAULT_LEVELS = (
-    Level("day", 30, 2880),
-    Level("week", 180, 3360),
-    Level("month", 600, 4320),
-    Level("year", 3600, 8760),
+    Level("day", 30, 2880, 64),  # a chunk: 32 minutes
+    Level("week", 180, 3360, 32),  # 96 minutes
+    Level("month", 600, 4320, 32),  # 5 h 20
+    Level("year", 3600, 8760, 48),  # 2 days
 )
 
 
@@ -55,90 +57,187 @@ def check_levels(levels: tuple[Level, ...]) -> None:
 
 
 class LevelRows:
-    """Closed buckets of one level of one series, oldest first, at most `capacity`."""
+    """Closed buckets of one level of one series, oldest first, at most `capacity`.
 
-    __slots__ = ("capacity", "_idx", "_stats", "_bytes", "_start", "_size")
+    The buckets of chunk number idx // chunk are appended to the tail (fixed-width
+    arrays, 68 bytes a bucket); when a bucket of a later chunk arrives, the tail is
+    sealed into one compact blob (chunks.encode). Sealed blobs stay in memory until
+    the database has them (saved(): then only their number and size stay, and
+    reads fetch them through `fetch`). Capacity hides the oldest buckets
+    (`_skip` of the oldest chunk) and drops chunks that are hidden whole.
+    """
 
-    def __init__(self, capacity: int) -> None:
+    __slots__ = ("capacity", "chunk", "fetch", "_nos", "_ns", "_last", "_blobs", "_skip", "_size",
+                 "_idx", "_stats", "_bytes")
+
+    def __init__(self, capacity: int, chunk: int = 64) -> None:
         self.capacity = capacity
-        self._idx = array("I")  # bucket index: stamp // interval
+        self.chunk = chunk
+        self.fetch: Callable[[int], bytes | None] | None = None  # sealed chunk from the database
+        self._nos = array("q")  # sealed chunks' numbers, oldest first
+        self._ns = array("I")  # their bucket counts
+        self._last = array("q")  # their newest bucket indexes
+        self._blobs: dict[int, bytes] = {}  # chunk number → blob, for those held in memory
+        self._skip = 0  # oldest buckets hidden by capacity (of the oldest chunk, or of the tail)
+        self._size = 0  # buckets visible
+        self._idx = array("q")  # the tail: bucket index = stamp // interval
         self._stats = array("I")  # 2 × STATS per bucket: rx then tx
         self._bytes = array("Q")  # rx, tx
-        self._start = 0
-        self._size = 0
 
     def __len__(self) -> int:
         return self._size
 
-    def _pos(self, k: int) -> int:
-        return (self._start + k) % len(self._idx)
-
     def append(self, idx: int, stats: tuple[int, ...], rx_bytes: int, tx_bytes: int) -> None:
-        allocated = len(self._idx)
-        if self._size < allocated:  # a free slot (after a drop)
-            pos = self._pos(self._size)
-            self._size += 1
-        elif allocated < self.capacity:  # still growing
-            self._idx.append(0)
-            self._stats.extend([0] * (2 * STATS))
-            self._bytes.extend((0, 0))
-            pos = allocated
-            self._size += 1
-        else:  # full: overwrite the oldest
-            pos = self._start
-            self._start = (self._start + 1) % allocated
-        self._idx[pos] = idx
-        self._stats[pos * 2 * STATS : (pos + 1) * 2 * STATS] = array("I", stats)
-        self._bytes[pos * 2] = rx_bytes
-        self._bytes[pos * 2 + 1] = tx_bytes
+        """A closed bucket, newer than every bucket held (History drops first when recomputing)."""
+        if len(self._idx) and self._idx[0] // self.chunk != idx // self.chunk:
+            self._seal()
+        self._idx.append(idx)
+        self._stats.extend(stats)
+        self._bytes.extend((rx_bytes, tx_bytes))
+        self._size += 1
+        self._trim()
+
+    def _tail(self) -> list[tuple[int, ...]]:
+        s, b = self._stats, self._bytes
+        return [(i, *s[k * 2 * STATS : (k + 1) * 2 * STATS], b[2 * k], b[2 * k + 1])
+                for k, i in enumerate(self._idx)]
+
+    def _seal(self) -> None:
+        no = self._idx[0] // self.chunk
+        self._blobs[no] = chunks.encode(self._tail())
+        self._nos.append(no)
+        self._ns.append(len(self._idx))
+        self._last.append(self._idx[-1])
+        for a in (self._idx, self._stats, self._bytes):
+            del a[:]
+
+    def _trim(self) -> None:
+        while self._size > self.capacity:
+            oldest = (self._ns[0] if self._nos else len(self._idx)) - self._skip
+            excess = self._size - self.capacity
+            if excess < oldest:
+                self._skip += excess
+                self._size -= excess
+                return
+            self._size -= oldest
+            self._skip = 0
+            if self._nos:
+                self._blobs.pop(self._nos.pop(0), None)
+                del self._ns[0]
+                del self._last[0]
+            else:
+                for a in (self._idx, self._stats, self._bytes):
+                    del a[:]
+
+    def _blob(self, no: int) -> bytes | None:
+        blob = self._blobs.get(no)
+        if blob is None and self.fetch is not None:
+            blob = self.fetch(no)
+        return blob
+
+    def _unseal_newest(self) -> None:
+        """The newest sealed chunk back into the (empty) tail, to drop from it."""
+        no = self._nos.pop()
+        del self._ns[-1]
+        del self._last[-1]
+        blob = self._blobs.pop(no, None) or self._blob(no)
+        for r in chunks.decode(blob) if blob else []:
+            self._idx.append(r[0])
+            self._stats.extend(r[1 : 1 + 2 * STATS])
+            self._bytes.extend(r[1 + 2 * STATS :])
 
     def newest_idx(self) -> int | None:
-        return self._idx[self._pos(self._size - 1)] if self._size else None
+        if not self._size:
+            return None
+        return self._idx[-1] if len(self._idx) else self._last[-1]
 
     def drop_from(self, idx: int) -> int:
         """Forget buckets with index ≥ idx (newest first); how many went."""
         dropped = 0
-        while self._size and self._idx[self._pos(self._size - 1)] >= idx:
+        while self._size:
+            if not len(self._idx):
+                if self._last[-1] < idx:
+                    break
+                self._unseal_newest()
+                continue
+            if self._idx[-1] < idx:
+                break
+            del self._idx[-1]
+            del self._stats[-2 * STATS :]
+            del self._bytes[-2:]
             self._size -= 1
             dropped += 1
+        if not self._size:  # what is left was hidden by capacity
+            self._clear()
         return dropped
+
+    def _clear(self) -> None:
+        for a in (self._nos, self._ns, self._last, self._idx, self._stats, self._bytes):
+            del a[:]
+        self._blobs.clear()
+        self._skip = 0
 
     def records(self, since_idx: int = 0) -> list[tuple[int, ...]]:
         """(idx, 12 statistics, rx_bytes, tx_bytes) of buckets from since_idx on, oldest first."""
-        out = []
-        for k in range(self._size):
-            pos = self._pos(k)
-            if self._idx[pos] >= since_idx:
-                out.append((self._idx[pos], *self._stats[pos * 2 * STATS : (pos + 1) * 2 * STATS],
-                            self._bytes[pos * 2], self._bytes[pos * 2 + 1]))
+        out: list[tuple[int, ...]] = []
+        skip = self._skip
+        for no, n in zip(self._nos, self._ns, strict=True):
+            if (no + 1) * self.chunk > since_idx:
+                blob = self._blob(no)
+                recs = chunks.decode(blob) if blob else []
+                out += [r for r in recs[skip:] if r[0] >= since_idx]
+            skip = 0
+        out += [r for r in self._tail()[skip:] if r[0] >= since_idx]
         return out
 
     def load(self, records: Iterable[Sequence[int]]) -> None:
         """Bulk load of records() tuples, oldest first, into an empty level (start-up)."""
-        if self._size:
+        if self._size or self._nos:
             raise ValueError("load() needs an empty level")
         for r in records:
-            self._idx.append(r[0])
-            self._stats.extend(r[1 : 1 + 2 * STATS])
-            self._bytes.extend(r[1 + 2 * STATS :])
-        excess = len(self._idx) - self.capacity
-        if excess > 0:
-            del self._idx[:excess]
-            del self._stats[: excess * 2 * STATS]
-            del self._bytes[: excess * 2]
-        self._size = len(self._idx)
+            self.append(r[0], tuple(r[1 : 1 + 2 * STATS]), *r[1 + 2 * STATS :])
 
     def rows(self, interval: int, since_idx: int = 0) -> list[list[int]]:
         """API rows: [ts_ms, rx avg max min p90 p95 p99, tx avg ... p99, rx_bytes, tx_bytes]."""
-        out = []
-        for k in range(self._size):
-            pos = self._pos(k)
-            idx = self._idx[pos]
-            if idx < since_idx:
-                continue
-            out.append([idx * interval * 1000, *self._stats[pos * 2 * STATS : (pos + 1) * 2 * STATS],
-                        self._bytes[pos * 2], self._bytes[pos * 2 + 1]])
-        return out
+        ms = interval * 1000
+        return [[r[0] * ms, *r[1:]] for r in self.records(since_idx)]
+
+    # -- persistence ---------------------------------------------------------
+
+    def unsaved(self) -> list[tuple[int, int, int, bytes]]:
+        """(number, buckets, newest index, blob) of sealed chunks held only in memory."""
+        return [(no, n, last, self._blobs[no]) for no, n, last in zip(self._nos, self._ns, self._last, strict=True)
+                if no in self._blobs]
+
+    def saved(self, no: int, blob: bytes) -> None:
+        """The database has chunk `no` as `blob`: read it from there from now on."""
+        if self.fetch is not None and self._blobs.get(no) is blob:
+            del self._blobs[no]
+
+    def tail_blob(self) -> bytes:
+        return chunks.encode(self._tail())
+
+    def restore(self, sealed: Iterable[tuple[int, int, int, bytes | None]], tail: bytes) -> None:
+        """Sealed chunks (number, buckets, newest index, blob or None when `fetch` has it), oldest
+        first, and the tail, into an empty level."""
+        if self._size or self._nos:
+            raise ValueError("restore() needs an empty level")
+        for no, n, last, blob in sealed:
+            self._nos.append(no)
+            self._ns.append(n)
+            self._last.append(last)
+            if blob is not None:
+                self._blobs[no] = blob
+            self._size += n
+        for r in chunks.decode(tail):
+            if self._nos and r[0] // self.chunk <= self._nos[-1]:
+                continue  # already sealed
+            self.append(r[0], tuple(r[1 : 1 + 2 * STATS]), *r[1 + 2 * STATS :])
+        self._trim()
+
+    def stats_bytes(self) -> tuple[int, int]:
+        """(bytes of sealed blobs in memory, buckets in the tail): for the bench."""
+        return sum(map(len, self._blobs.values())), len(self._idx)
 
 
 class History:
@@ -148,7 +247,7 @@ class History:
 
     def __init__(self, levels: tuple[Level, ...] = DEFAULT_LEVELS) -> None:
         self.levels = levels
-        self.rows = {level.name: LevelRows(level.capacity) for level in levels}
+        self.rows = {level.name: LevelRows(level.capacity, level.chunk) for level in levels}
         self._top = max(level.interval for level in levels)
         self._open: dict[str, int | None] = {level.name: None for level in levels}
         # Samples of the current largest bucket, oldest first.
