@@ -8,20 +8,25 @@ touches a file that is not bandix's.
 from __future__ import annotations
 
 APPLICATION_ID = 0x62616E64  # "band"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 STAT_COLUMNS = [f"{d}_{s}" for d in ("rx", "tx") for s in ("avg", "max", "min", "p90", "p95", "p99")]
 BUCKET_COLUMNS = ["series", "level", "idx", *STAT_COLUMNS, "rx_bytes", "tx_bytes"]  # idx = stamp // interval
 
-# Version 1: traffic history.
-HISTORY = f"""
+# Version 1: traffic history, one row per closed bucket (`buckets`). Rings and sample
+# buffers in `series` are what a restart needs; since version 3 they are written at a
+# stop only (meta "clean" = 1 says they are current).
+BASE = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID;
 CREATE TABLE devices (mac TEXT PRIMARY KEY, offsets BLOB NOT NULL, kernel BLOB NOT NULL,
                       last_online_ms INTEGER NOT NULL, created_ms INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE series (id INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL, ring BLOB NOT NULL, buffer BLOB NOT NULL);
+"""
+BUCKETS = f"""
 CREATE TABLE buckets ({", ".join(f"{c} INTEGER NOT NULL" for c in BUCKET_COLUMNS)},
                       PRIMARY KEY (series, level, idx)) WITHOUT ROWID;
 """
+HISTORY = BASE + BUCKETS
 
 # Version 2: flow analytics. Minutes are Unix seconds at the start of the
 # minute (hour); "" stands for no domain, so keys never hold NULL.
@@ -60,7 +65,19 @@ CREATE TABLE health_1m (
     read_ms REAL NOT NULL);
 """
 
-CREATE = HISTORY + ANALYTICS
+# Version 3: closed buckets in compact chunks (bandix.store.chunks), one row per chunk
+# of `chunk` = idx // level chunk size, and the open chunk of each level in `tails`.
+# A version-2 file's `buckets` are converted by the history database when it loads
+# them, and the table dropped at its next save.
+CHUNKS = """
+CREATE TABLE chunks (series INTEGER NOT NULL, level INTEGER NOT NULL, chunk INTEGER NOT NULL,
+                     buckets INTEGER NOT NULL, newest INTEGER NOT NULL, data BLOB NOT NULL,
+                     PRIMARY KEY (series, level, chunk)) WITHOUT ROWID;
+CREATE TABLE tails (series INTEGER NOT NULL, level INTEGER NOT NULL, data BLOB NOT NULL,
+                    PRIMARY KEY (series, level)) WITHOUT ROWID;
+"""
+
+CREATE = BASE + CHUNKS + ANALYTICS
 # MIGRATIONS[v] turns a version-v file into version v + 1.
-MIGRATIONS = {1: ANALYTICS}
+MIGRATIONS = {1: ANALYTICS, 2: CHUNKS}
 ANALYTICS_TABLES = ("flow_1m_5t", "flow_1h", "dns_1m", "sni_1m", "dns_cache_1m", "health_1m")
