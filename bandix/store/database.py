@@ -17,9 +17,11 @@ from collections import OrderedDict
 from array import array
 from collections.abc import Iterator
 from contextlib import contextmanager
+from itertools import repeat
 from pathlib import Path
 
 from . import schema
+from .schema import chunk_key, tail_key
 from .levels import Level, LevelRows
 from .traffic import DeviceRecord, LevelRecord, SeriesRecord, Snapshot
 
@@ -27,6 +29,8 @@ log = logging.getLogger(__name__)
 
 DB_NAME = "bandix.db"
 LEVEL_CODES = {"day": 0, "week": 1, "month": 2, "year": 3}
+CHUNK_MAX = (1 << 34) - 1  # the largest chunk number a key holds
+SERIES_MASK = (1 << 24) - 1
 _BUFFER_TYPES = ("q", "I", "I", "Q", "Q")  # History sample buffer: ts, rx, tx, rx bytes, tx bytes
 
 
@@ -220,14 +224,35 @@ class HistoryDatabase(BandixFile):
                    for mac, off, kern, online, created in db.execute(
                        "SELECT mac, offsets, kernel, last_online_ms, created_ms FROM devices")]
         now_s = int(meta["wall_ms"]) // 1000
+        sealed = {level.name: self._sealed(level, now_s) for level in self._coded_levels()}
         series = {}
         for sid, name, ring, buffer in db.execute("SELECT id, name, ring, buffer FROM series").fetchall():
-            levels = {level.name: self._load_level(sid, level, now_s) for level in self._coded_levels()}
+            levels = {level.name: self._load_level(sid, level, now_s, sealed[level.name])
+                      for level in self._coded_levels()}
             series[name] = SeriesRecord(ring if clean else None, unpack_buffer(buffer) if clean else None, levels)
         snap = Snapshot(wall_ms=int(meta["wall_ms"]), mono=meta.get("mono"), devices=devices, series=series)
         return snap, meta
 
-    def _load_level(self, sid: int, level: Level, now_s: int) -> LevelRecord:
+    def _sealed(self, level: Level, now_s: int) -> dict[int, tuple[array, array, array]]:
+        """Series id → (chunk numbers, bucket counts, newest indexes) of one level within its
+        retention, in one pass over the level's keys, as flat arrays (no tuple per chunk)."""
+        if self._legacy:
+            return {}
+        code = LEVEL_CODES[level.name]
+        first = max(0, (now_s - level.retention_seconds) // level.interval // level.chunk)
+        out: dict[int, tuple[array, array, array]] = {}
+        for key, n, last in self.db.execute("SELECT key, buckets, newest FROM chunks WHERE key BETWEEN ? AND ? "
+                                            "ORDER BY key", (chunk_key(0, code, first),
+                                                             chunk_key(SERIES_MASK, code, CHUNK_MAX))):
+            nos, ns, lasts = out.get(key & SERIES_MASK) or out.setdefault(
+                key & SERIES_MASK, (array("q"), array("I"), array("q")))
+            nos.append((key >> 24) & CHUNK_MAX)
+            ns.append(n)
+            lasts.append(last)
+        return out
+
+    def _load_level(self, sid: int, level: Level, now_s: int,
+                    sealed: dict[int, tuple[array, array, array]]) -> LevelRecord:
         code = LEVEL_CODES[level.name]
         first = (now_s - level.retention_seconds) // level.interval
         if self._legacy:  # version 2: one row per bucket, sealed into chunks here
@@ -236,12 +261,10 @@ class HistoryDatabase(BandixFile):
                 f"SELECT idx, {', '.join(schema.STAT_COLUMNS)}, rx_bytes, tx_bytes FROM buckets "
                 "WHERE series = ? AND level = ? AND idx >= ? ORDER BY idx", (sid, code, first)))
             return LevelRecord(list(rows.unsaved()), rows.tail_blob())
-        tail = self.db.execute("SELECT data FROM tails WHERE series = ? AND level = ?", (sid, code)).fetchone()
-        # A cursor, consumed by the store as it restores: only numbers and sizes, no blobs.
-        sealed = ((no, n, last, None) for no, n, last in self.db.execute(
-            "SELECT chunk, buckets, newest FROM chunks WHERE series = ? AND level = ? AND chunk >= ? "
-            "ORDER BY chunk", (sid, code, first // level.chunk)))
-        return LevelRecord(sealed, tail[0] if tail else b"")  # type: ignore[arg-type]
+        tail = self.db.execute("SELECT data FROM tails WHERE key = ?", (tail_key(sid, code),)).fetchone()
+        # Only numbers and sizes, no blobs: the store reads those through read_chunk().
+        nos, ns, lasts = sealed.pop(sid, ((), (), ()))
+        return LevelRecord(zip(nos, ns, lasts, repeat(None)), tail[0] if tail else b"")  # type: ignore[arg-type]
 
     def read_chunk(self, name: str, level: str, no: int) -> bytes | None:
         """A sealed chunk of series `name`, or None if the database does not have it."""
@@ -257,8 +280,7 @@ class HistoryDatabase(BandixFile):
             if self._reader is None:
                 self._reader = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=5)
                 self._reader.execute(f"PRAGMA cache_size = -{self.PAGE_CACHE_KB}")
-            row = self._reader.execute("SELECT data FROM chunks WHERE series = ? AND level = ? AND chunk = ?",
-                                       key).fetchone()
+            row = self._reader.execute("SELECT data FROM chunks WHERE key = ?", (chunk_key(*key),)).fetchone()
             if row is None:
                 return None
             self._cache[key] = row[0]
@@ -288,14 +310,15 @@ class HistoryDatabase(BandixFile):
             if snap.rewrite_from_ms is not None:
                 for level in levels:
                     first_stale = snap.rewrite_from_ms // 1000 // level.interval // level.chunk
-                    db.executemany("DELETE FROM chunks WHERE series = ? AND level = ? AND chunk >= ?",
-                                   [(sid, LEVEL_CODES[level.name], first_stale) for sid in sids.values()])
+                    code = LEVEL_CODES[level.name]
+                    db.execute("DELETE FROM chunks WHERE key BETWEEN ? AND ?",
+                               (chunk_key(0, code, first_stale), chunk_key(SERIES_MASK, code, CHUNK_MAX)))
             for mac in snap.forgotten:
                 db.execute("DELETE FROM devices WHERE mac = ?", (mac,))
                 sid = sids.pop(mac, None)
                 if sid is not None:
-                    db.execute("DELETE FROM chunks WHERE series = ?", (sid,))
-                    db.execute("DELETE FROM tails WHERE series = ?", (sid,))
+                    db.execute("DELETE FROM chunks WHERE key & ? = ?", (SERIES_MASK, sid))  # rare: a scan
+                    db.execute("DELETE FROM tails WHERE key BETWEEN ? AND ?", (tail_key(sid, 0), tail_key(sid, 7)))
                     db.execute("DELETE FROM series WHERE id = ?", (sid,))
             db.executemany("INSERT OR REPLACE INTO devices VALUES (?, ?, ?, ?, ?)",
                            [(d.mac, _u64s(d.offset), _u64s(d.kernel), d.last_online_ms, d.created_ms)
@@ -311,13 +334,18 @@ class HistoryDatabase(BandixFile):
                     if lrec is None:
                         continue
                     code = LEVEL_CODES[level.name]
-                    sealed = [(sid, code, no, n, last, blob) for no, n, last, blob in lrec.sealed if blob is not None]
-                    db.executemany("INSERT OR REPLACE INTO chunks VALUES (?, ?, ?, ?, ?, ?)", sealed)
-                    written += [(sid, code, r[2]) for r in sealed]
-                    db.execute("INSERT OR REPLACE INTO tails VALUES (?, ?, ?)", (sid, code, lrec.tail))
-                    first = (now_s - level.retention_seconds) // level.interval
-                    db.execute("DELETE FROM chunks WHERE series = ? AND level = ? AND chunk < ?",
-                               (sid, code, first // level.chunk))
+                    sealed = [(no, n, last, blob) for no, n, last, blob in lrec.sealed if blob is not None]
+                    db.executemany("INSERT OR REPLACE INTO chunks VALUES (?, ?, ?, ?)",
+                                   [(chunk_key(sid, code, no), n, last, blob) for no, n, last, blob in sealed])
+                    written += [(sid, code, r[0]) for r in sealed]
+                    if lrec.tail is not None:
+                        db.execute("INSERT OR REPLACE INTO tails VALUES (?, ?)", (tail_key(sid, code), lrec.tail))
+
+            for level in levels:  # beyond retention, for every series at once
+                first = max(0, (now_s - level.retention_seconds) // level.interval // level.chunk)
+                code = LEVEL_CODES[level.name]
+                db.execute("DELETE FROM chunks WHERE key BETWEEN ? AND ?",
+                           (chunk_key(0, code, 0), chunk_key(0, code, first) - 1))
             if self._legacy:
                 db.execute("DROP TABLE buckets")
         self._sids = sids

@@ -67,8 +67,8 @@ class LevelRows:
     (`_skip` of the oldest chunk) and drops chunks that are hidden whole.
     """
 
-    __slots__ = ("capacity", "chunk", "fetch", "_nos", "_ns", "_last", "_blobs", "_skip", "_size",
-                 "_idx", "_stats", "_bytes")
+    __slots__ = ("capacity", "chunk", "fetch", "_nos", "_ns", "_last", "_at", "_len", "_mem", "_skip", "_size",
+                 "_idx", "_stats", "_bytes", "tail_version", "_tail_saved")
 
     def __init__(self, capacity: int, chunk: int = 64) -> None:
         self.capacity = capacity
@@ -77,12 +77,18 @@ class LevelRows:
         self._nos = array("q")  # sealed chunks' numbers, oldest first
         self._ns = array("I")  # their bucket counts
         self._last = array("q")  # their newest bucket indexes
-        self._blobs: dict[int, bytes] = {}  # chunk number → blob, for those held in memory
+        # Blobs held in memory, one after the other in chunk order: their offset in _mem
+        # (-1: only the database has it) and length. No object per chunk.
+        self._at = array("q")
+        self._len = array("I")
+        self._mem = bytearray()
         self._skip = 0  # oldest buckets hidden by capacity (of the oldest chunk, or of the tail)
         self._size = 0  # buckets visible
         self._idx = array("q")  # the tail: bucket index = stamp // interval
         self._stats = array("I")  # 2 × STATS per bucket: rx then tx
         self._bytes = array("Q")  # rx, tx
+        self.tail_version = 0  # counts changes of the tail, so unchanged tails are not saved again
+        self._tail_saved = 0
 
     def __len__(self) -> int:
         return self._size
@@ -91,10 +97,13 @@ class LevelRows:
         """A closed bucket, newer than every bucket held (History drops first when recomputing)."""
         if len(self._idx) and self._idx[0] // self.chunk != idx // self.chunk:
             self._seal()
+        elif not len(self._idx) and self._nos and self._nos[-1] == idx // self.chunk:
+            self._unseal_newest()  # after a step back: the chunk continues
         self._idx.append(idx)
         self._stats.extend(stats)
         self._bytes.extend((rx_bytes, tx_bytes))
         self._size += 1
+        self.tail_version += 1
         self._trim()
 
     def _tail(self) -> list[tuple[int, ...]]:
@@ -103,11 +112,7 @@ class LevelRows:
                 for k, i in enumerate(self._idx)]
 
     def _seal(self) -> None:
-        no = self._idx[0] // self.chunk
-        self._blobs[no] = chunks.encode(self._tail())
-        self._nos.append(no)
-        self._ns.append(len(self._idx))
-        self._last.append(self._idx[-1])
+        self._add_sealed(self._idx[0] // self.chunk, len(self._idx), self._idx[-1], chunks.encode(self._tail()))
         for a in (self._idx, self._stats, self._bytes):
             del a[:]
 
@@ -122,25 +127,47 @@ class LevelRows:
             self._size -= oldest
             self._skip = 0
             if self._nos:
-                self._blobs.pop(self._nos.pop(0), None)
-                del self._ns[0]
-                del self._last[0]
+                self._remove_sealed(0)
             else:
                 for a in (self._idx, self._stats, self._bytes):
                     del a[:]
 
-    def _blob(self, no: int) -> bytes | None:
-        blob = self._blobs.get(no)
-        if blob is None and self.fetch is not None:
-            blob = self.fetch(no)
-        return blob
+    def _add_sealed(self, no: int, n: int, last: int, blob: bytes | None) -> None:
+        self._nos.append(no)
+        self._ns.append(n)
+        self._last.append(last)
+        self._at.append(len(self._mem) if blob is not None else -1)
+        self._len.append(len(blob) if blob is not None else 0)
+        if blob is not None:
+            self._mem += blob
+
+    def _forget_blob(self, k: int) -> None:
+        """Sealed chunk k's blob out of memory (the database has it, or it goes)."""
+        at, n = self._at[k], self._len[k]
+        if at < 0:
+            return
+        del self._mem[at : at + n]
+        self._at[k] = -1
+        for j in range(k + 1, len(self._at)):
+            if self._at[j] >= 0:
+                self._at[j] -= n
+
+    def _remove_sealed(self, k: int) -> None:
+        self._forget_blob(k)
+        for a in (self._nos, self._ns, self._last, self._at, self._len):
+            del a[k]
+
+    def _blob_at(self, k: int) -> bytes | None:
+        at = self._at[k]
+        if at >= 0:
+            return bytes(self._mem[at : at + self._len[k]])
+        return self.fetch(self._nos[k]) if self.fetch is not None else None
 
     def _unseal_newest(self) -> None:
         """The newest sealed chunk back into the (empty) tail, to drop from it."""
-        no = self._nos.pop()
-        del self._ns[-1]
-        del self._last[-1]
-        blob = self._blobs.pop(no, None) or self._blob(no)
+        blob = self._blob_at(-1 % len(self._nos))
+        self._remove_sealed(len(self._nos) - 1)
+        self.tail_version += 1
         for r in chunks.decode(blob) if blob else []:
             self._idx.append(r[0])
             self._stats.extend(r[1 : 1 + 2 * STATS])
@@ -166,24 +193,54 @@ class LevelRows:
             del self._stats[-2 * STATS :]
             del self._bytes[-2:]
             self._size -= 1
+            self.tail_version += 1
             dropped += 1
         if not self._size:  # what is left was hidden by capacity
             self._clear()
+        elif dropped and self._skip:
+            self._forget_hidden()
         return dropped
 
+    def _forget_hidden(self) -> None:
+        """Really remove the buckets capacity hides (after a drop they would otherwise come back
+        at the next restore, which counts capacity afresh): rare, so the re-encoding is fine."""
+        skip, self._skip = self._skip, 0
+        if not self._nos:
+            del self._idx[:skip]
+            del self._stats[: skip * 2 * STATS]
+            del self._bytes[: skip * 2]
+            self.tail_version += 1
+            return
+        blob = self._blob_at(0)
+        kept = chunks.decode(blob)[skip:] if blob else []
+        no, last = self._nos[0], self._last[0]
+        self._remove_sealed(0)
+        # Back in front (even empty), in memory: the next save writes it over the database's.
+        self._nos.insert(0, no)
+        self._ns.insert(0, len(kept))
+        self._last.insert(0, kept[-1][0] if kept else last)
+        new = chunks.encode(kept)
+        self._len.insert(0, len(new))
+        self._at.insert(0, 0)
+        for j in range(1, len(self._at)):
+            if self._at[j] >= 0:
+                self._at[j] += len(new)
+        self._mem[0:0] = new
+
     def _clear(self) -> None:
-        for a in (self._nos, self._ns, self._last, self._idx, self._stats, self._bytes):
+        for a in (self._nos, self._ns, self._last, self._at, self._len, self._idx, self._stats, self._bytes):
             del a[:]
-        self._blobs.clear()
+        self._mem = bytearray()
         self._skip = 0
+        self.tail_version += 1
 
     def records(self, since_idx: int = 0) -> list[tuple[int, ...]]:
         """(idx, 12 statistics, rx_bytes, tx_bytes) of buckets from since_idx on, oldest first."""
         out: list[tuple[int, ...]] = []
         skip = self._skip
-        for no, n in zip(self._nos, self._ns, strict=True):
+        for k, no in enumerate(self._nos):
             if (no + 1) * self.chunk > since_idx:
-                blob = self._blob(no)
+                blob = self._blob_at(k)
                 recs = chunks.decode(blob) if blob else []
                 out += [r for r in recs[skip:] if r[0] >= since_idx]
             skip = 0
@@ -206,16 +263,24 @@ class LevelRows:
 
     def unsaved(self) -> list[tuple[int, int, int, bytes]]:
         """(number, buckets, newest index, blob) of sealed chunks held only in memory."""
-        return [(no, n, last, self._blobs[no]) for no, n, last in zip(self._nos, self._ns, self._last, strict=True)
-                if no in self._blobs]
+        return [(self._nos[k], self._ns[k], self._last[k], self._blob_at(k))  # type: ignore[misc]
+                for k in range(len(self._nos)) if self._at[k] >= 0]
 
     def saved(self, no: int, blob: bytes) -> None:
         """The database has chunk `no` as `blob`: read it from there from now on."""
-        if self.fetch is not None and self._blobs.get(no) is blob:
-            del self._blobs[no]
+        k = bisect.bisect_left(self._nos, no)
+        if self.fetch is not None and k < len(self._nos) and self._nos[k] == no and self._blob_at(k) == blob:
+            self._forget_blob(k)
 
     def tail_blob(self) -> bytes:
         return chunks.encode(self._tail())
+
+    def tail_unsaved(self) -> bool:
+        return self.tail_version != self._tail_saved
+
+    def saved_tail(self, version: int) -> None:
+        """The database has the tail as of `version`."""
+        self._tail_saved = version
 
     def restore(self, sealed: Iterable[tuple[int, int, int, bytes | None]], tail: bytes) -> None:
         """Sealed chunks (number, buckets, newest index, blob or None when `fetch` has it), oldest
@@ -223,11 +288,7 @@ class LevelRows:
         if self._size or self._nos:
             raise ValueError("restore() needs an empty level")
         for no, n, last, blob in sealed:
-            self._nos.append(no)
-            self._ns.append(n)
-            self._last.append(last)
-            if blob is not None:
-                self._blobs[no] = blob
+            self._add_sealed(no, n, last, blob)
             self._size += n
         for r in chunks.decode(tail):
             if self._nos and r[0] // self.chunk <= self._nos[-1]:
@@ -237,7 +298,7 @@ class LevelRows:
 
     def stats_bytes(self) -> tuple[int, int]:
         """(bytes of sealed blobs in memory, buckets in the tail): for the bench."""
-        return sum(map(len, self._blobs.values())), len(self._idx)
+        return len(self._mem), len(self._idx)
 
 
 class History:

@@ -65,17 +65,27 @@ CREATE TABLE health_1m (
     read_ms REAL NOT NULL);
 """
 
-# Version 3: closed buckets in compact chunks (bandix.store.chunks), one row per chunk
-# of `chunk` = idx // level chunk size, and the open chunk of each level in `tails`.
+# Version 3: closed buckets in compact chunks (bandix.store.chunks), one row per chunk,
+# and the open chunk of each level in `tails`. Keys are rowids (no index, blobs up to
+# ~4 KB stay in their page): chunk key = level << 58 | chunk number << 24 | series, the
+# chunk number being idx // the level's chunk size (every device seals the same chunk at
+# the same save: one run of pages, not one page a device); tail key = series << 3 | level.
 # A version-2 file's `buckets` are converted by the history database when it loads
 # them, and the table dropped at its next save.
 CHUNKS = """
-CREATE TABLE chunks (series INTEGER NOT NULL, level INTEGER NOT NULL, chunk INTEGER NOT NULL,
-                     buckets INTEGER NOT NULL, newest INTEGER NOT NULL, data BLOB NOT NULL,
-                     PRIMARY KEY (series, level, chunk)) WITHOUT ROWID;
-CREATE TABLE tails (series INTEGER NOT NULL, level INTEGER NOT NULL, data BLOB NOT NULL,
-                    PRIMARY KEY (series, level)) WITHOUT ROWID;
+CREATE TABLE chunks (key INTEGER PRIMARY KEY, buckets INTEGER NOT NULL, newest INTEGER NOT NULL,
+                     data BLOB NOT NULL);
+CREATE TABLE tails (key INTEGER PRIMARY KEY, data BLOB NOT NULL);
 """
+
+
+def chunk_key(series: int, level: int, chunk: int) -> int:
+    return level << 58 | chunk << 24 | series
+
+
+def tail_key(series: int, level: int) -> int:
+    return series << 3 | level
+
 
 CREATE = BASE + CHUNKS + ANALYTICS
 # MIGRATIONS[v] turns a version-v file into version v + 1.

@@ -99,7 +99,8 @@ class LevelRecord:
     # snapshot only those the database does not have yet; at restore, blob None = read
     # through the store's fetch_chunk when needed.
     sealed: list[tuple[int, int, int, bytes | None]]
-    tail: bytes  # the open chunk's buckets (chunks.encode)
+    tail: bytes | None  # the open chunk's buckets (chunks.encode); None: unchanged since saved
+    tail_version: int = 0
 
 
 @dataclass
@@ -382,8 +383,11 @@ class TrafficStore:
         when final (a stop) the realtime rings and sample buffers too."""
         with self._lock:
             def record(series: Series) -> SeriesRecord:
-                levels = {lv.name: LevelRecord(series.history.rows[lv.name].unsaved(),
-                                               series.history.rows[lv.name].tail_blob()) for lv in self.levels}
+                levels = {}
+                for lv in self.levels:
+                    rows = series.history.rows[lv.name]
+                    tail = rows.tail_blob() if final or rows.tail_unsaved() else None
+                    levels[lv.name] = LevelRecord(rows.unsaved(), tail, rows.tail_version)
                 if not final:
                     return SeriesRecord(None, None, levels)
                 return SeriesRecord(series.ring.dump(), series.history.buffer_state(), levels)
@@ -410,9 +414,13 @@ class TrafficStore:
                     continue
                 for level_name, lrec in rec.levels.items():
                     rows = series.history.rows.get(level_name)
-                    for no, _, _, blob in lrec.sealed if rows is not None else ():
+                    if rows is None:
+                        continue
+                    for no, _, _, blob in lrec.sealed:
                         if blob is not None:
                             rows.saved(no, blob)
+                    if lrec.tail is not None:
+                        rows.saved_tail(lrec.tail_version)
 
     def restore(self, snap: Snapshot, same_counters: bool, same_boot: bool) -> None:
         """Load a saved state before the first reading.
@@ -438,7 +446,7 @@ class TrafficStore:
                     series.ring.load(rec.ring)
                 for level_name, lrec in rec.levels.items():
                     if level_name in self.level_by_name:
-                        series.history.rows[level_name].restore(lrec.sealed, lrec.tail)
+                        series.history.rows[level_name].restore(lrec.sealed, lrec.tail or b"")
                 if rec.buffer is not None:
                     series.history.restore_buffer(rec.buffer)
             self._last_ts = snap.wall_ms or None
