@@ -2,8 +2,8 @@
 
 It holds what a restart needs (devices' offsets and counters; the realtime
 rings and the samples of the open buckets, as of the last stop) and every
-closed history bucket within its level's retention, in compact chunks. A database that is not bandix's is never touched; one
-that SQLite finds corrupt is moved aside, never deleted.
+closed history bucket within its level's retention, in compact chunks. A
+database that is not bandix's is never touched; one that SQLite finds corrupt is moved aside, never deleted.
 """
 
 from __future__ import annotations
@@ -13,16 +13,16 @@ import os
 import sqlite3
 import threading
 import time
-from collections import OrderedDict
 from array import array
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from itertools import repeat
 from pathlib import Path
 
 from . import schema
-from .schema import chunk_key, tail_key
 from .levels import Level, LevelRows
+from .schema import chunk_key, tail_key
 from .traffic import DeviceRecord, LevelRecord, SeriesRecord, Snapshot
 
 log = logging.getLogger(__name__)
