@@ -80,6 +80,6 @@ def test_level_in_chunks_reads_like_a_plain_list(capacity, chunk, database, step
     # Saved and restored (sealed chunks from the database, the tail as a blob): the same buckets.
     again = LevelRows(capacity, chunk)
     again.fetch = {**db, **{no: blob for no, _, _, blob in rows.unsaved()}}.get
-    sealed = [(no, n, last, None) for no, n, last in zip(rows._nos, rows._ns, rows._last, strict=True)]
+    sealed = [(no, n, rows._newest(k), None) for k, (no, n) in enumerate(zip(rows._nos, rows._ns, strict=True))]
     again.restore(sealed, rows.tail_blob())
     assert again.records() == model.rows

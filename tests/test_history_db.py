@@ -118,3 +118,22 @@ def test_a_version_2_file_is_converted_losslessly(tmp_path):
     assert got == expected
     p.close()
     assert HistoryDatabase(tmp_path, LEVELS).path == path
+
+
+def test_level_bytes_counts_buckets_whose_start_is_in_the_range(tmp_path):
+    rng, totals = random.Random(8), {}
+    store = TrafficStore(10, LEVELS)
+    p = Persistence(store, tmp_path, 600, pin_generation=1)
+    p.start()
+    feed(store, range(T0, T0 + 120), rng, totals)
+    p._save(store.snapshot(final=False))  # sealed chunks now read from the file
+    rows = {mac: store.level_rows("week", mac, (T0 + 120) * 1000) for mac in (A, B, None)}
+    got = store.level_bytes("week", (T0 + 20) * 1000, (T0 + 60) * 1000 + 1)
+    assert set(got) == {ALL, A, B}
+    for mac, key in ((A, A), (B, B), (None, ALL)):
+        assert got[key] == [(r[0], r[13], r[14]) for r in rows[mac] if (T0 + 20) * 1000 <= r[0] <= (T0 + 60) * 1000]
+        assert len(got[key]) == 11
+    first = store.level_bytes("week", T0 * 1000, (T0 + 8) * 1000, macs=[A, "02:00:00:00:00:ff"])
+    assert list(first) == [A] and [r[0] for r in first[A]] == [T0 * 1000, (T0 + 4) * 1000]
+    assert first[A][1] == (rows[A][0][0], rows[A][0][13], rows[A][0][14])
+    p.close()

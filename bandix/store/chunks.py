@@ -58,6 +58,11 @@ def encode(records: Iterable[Sequence[int]]) -> bytes:
 
 def decode(blob: bytes) -> list[tuple[int, ...]]:
     """The records of encode(), in order."""
+    return [tuple(r) for r in decode_lists(blob)]
+
+
+def decode_lists(blob: bytes) -> list[list[int]]:
+    """decode() as lists (the API's rows are lists: no second copy)."""
     if not blob:
         return []
     data = zlib.decompress(blob[1:]) if blob[0] == DEFLATED else memoryview(blob)[1:]
@@ -72,7 +77,7 @@ def decode(blob: bytes) -> list[tuple[int, ...]]:
         v = shift = 0
     if len(values) % WIDTH:
         raise ValueError("truncated history chunk")
-    out: list[tuple[int, ...]] = []
+    out: list[list[int]] = []
     prev = [0] * WIDTH
     for at in range(0, len(values), WIDTH):
         d = values[at : at + WIDTH]
@@ -86,6 +91,6 @@ def decode(blob: bytes) -> list[tuple[int, ...]]:
             for k in shaped:
                 r[k] = _predict(avg, prev_avg, prev[k]) + d[at_d]
                 at_d += 1
-        out.append(tuple(r))
+        out.append(r)
         prev = r
     return out

@@ -13,8 +13,8 @@ import os
 import sqlite3
 import threading
 import time
+import zlib
 from array import array
-from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from itertools import repeat
@@ -79,6 +79,30 @@ def unpack_buffer(raw: bytes) -> tuple[bytes, ...]:
         out.append(raw[at : at + n * w])
         at += n * w
     return tuple(out)
+
+
+def _inflate(raw: bytes) -> bytes:
+    """A ring or buffer as saved: deflated since version 3, raw before."""
+    try:
+        return zlib.decompress(raw)
+    except zlib.error:
+        return raw
+
+
+class _Lazy:
+    """snap.series of a load: each series' record built when restore reaches it, so only one
+    ring is in memory at a time (a month of 250 devices' rings at once is 11 MB of RSS that
+    stays with the process)."""
+
+    def __init__(self, ids: list[tuple[int, str]], build) -> None:
+        self._ids, self._build = ids, build
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def items(self):
+        for sid, name in self._ids:
+            yield name, self._build(sid)
 
 
 class BandixFile:
@@ -185,10 +209,9 @@ class HistoryDatabase(BandixFile):
     A save writes the sealed chunks the database does not have yet and every open
     chunk (`tails`, a few hundred bytes a level); rings and sample buffers only at a
     stop (final snapshot). read_chunk() serves sealed chunks to the store through a
-    second connection and a small cache, so the store need not keep them.
+    second connection (its page cache is the only cache), so the store need not keep them.
     """
 
-    CACHE_CHUNKS = 32  # sealed chunks kept for reads (~1 KB each)
     PAGE_CACHE_KB = 512  # SQLite's page cache per connection (its default is 2 MB)
 
     def __init__(self, data_dir: Path, levels: tuple[Level, ...]) -> None:
@@ -196,8 +219,7 @@ class HistoryDatabase(BandixFile):
         self.levels = levels
         self._sids: dict[str, int] = {}  # series name → id
         self._reader: sqlite3.Connection | None = None
-        self._cache: OrderedDict[tuple[int, int, int], bytes] = OrderedDict()
-        self._cache_lock = threading.Lock()
+        self._reader_lock = threading.Lock()
         self._legacy = False  # a version-2 `buckets` table still to drop
 
     def _opened(self, db: sqlite3.Connection) -> None:
@@ -225,12 +247,18 @@ class HistoryDatabase(BandixFile):
                        "SELECT mac, offsets, kernel, last_online_ms, created_ms FROM devices")]
         now_s = int(meta["wall_ms"]) // 1000
         sealed = {level.name: self._sealed(level, now_s) for level in self._coded_levels()}
-        series = {}
-        for sid, name, ring, buffer in db.execute("SELECT id, name, ring, buffer FROM series").fetchall():
+
+        def record(sid: int) -> SeriesRecord:
+            ring, buffer = db.execute("SELECT ring, buffer FROM series WHERE id = ?", (sid,)).fetchone()
             levels = {level.name: self._load_level(sid, level, now_s, sealed[level.name])
                       for level in self._coded_levels()}
-            series[name] = SeriesRecord(ring if clean else None, unpack_buffer(buffer) if clean else None, levels)
-        snap = Snapshot(wall_ms=int(meta["wall_ms"]), mono=meta.get("mono"), devices=devices, series=series)
+            if not clean:
+                return SeriesRecord(None, None, levels)
+            return SeriesRecord(_inflate(ring), unpack_buffer(_inflate(buffer)), levels)
+
+        series = _Lazy(db.execute("SELECT id, name FROM series").fetchall(), record)
+        snap = Snapshot(wall_ms=int(meta["wall_ms"]), mono=meta.get("mono"), devices=devices,
+                        series=series)  # type: ignore[arg-type]
         return snap, meta
 
     def _sealed(self, level: Level, now_s: int) -> dict[int, tuple[array, array, array]]:
@@ -271,22 +299,12 @@ class HistoryDatabase(BandixFile):
         sid, code = self._sids.get(name), LEVEL_CODES.get(level)
         if sid is None or code is None:
             return None
-        key = (sid, code, no)
-        with self._cache_lock:
-            blob = self._cache.get(key)
-            if blob is not None:
-                self._cache.move_to_end(key)
-                return blob
+        with self._reader_lock:
             if self._reader is None:
                 self._reader = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=5)
                 self._reader.execute(f"PRAGMA cache_size = -{self.PAGE_CACHE_KB}")
-            row = self._reader.execute("SELECT data FROM chunks WHERE key = ?", (chunk_key(*key),)).fetchone()
-            if row is None:
-                return None
-            self._cache[key] = row[0]
-            if len(self._cache) > self.CACHE_CHUNKS:
-                self._cache.popitem(last=False)
-            return row[0]
+            row = self._reader.execute("SELECT data FROM chunks WHERE key = ?", (chunk_key(sid, code, no),)).fetchone()
+            return row[0] if row else None
 
     # -- writing ----------------------------------------------------------
 
@@ -300,7 +318,6 @@ class HistoryDatabase(BandixFile):
     def save(self, snap: Snapshot, meta: dict[str, object]) -> None:
         """Write one snapshot in one transaction; raises sqlite3/OSError errors."""
         db = self.db
-        written: list[tuple[int, int, int]] = []
         sids = dict(self._sids)
         levels = self._coded_levels()
         with transaction(db):
@@ -328,7 +345,7 @@ class HistoryDatabase(BandixFile):
                 sid = sids[name] = sids.get(name) or self._sid(name)
                 if rec.ring is not None and rec.buffer is not None:
                     db.execute("UPDATE series SET ring = ?, buffer = ? WHERE id = ?",
-                               (rec.ring, pack_buffer(rec.buffer), sid))
+                               (zlib.compress(rec.ring, 6), zlib.compress(pack_buffer(rec.buffer), 6), sid))
                 for level in levels:
                     lrec = rec.levels.get(level.name)
                     if lrec is None:
@@ -337,7 +354,6 @@ class HistoryDatabase(BandixFile):
                     sealed = [(no, n, last, blob) for no, n, last, blob in lrec.sealed if blob is not None]
                     db.executemany("INSERT OR REPLACE INTO chunks VALUES (?, ?, ?, ?)",
                                    [(chunk_key(sid, code, no), n, last, blob) for no, n, last, blob in sealed])
-                    written += [(sid, code, r[0]) for r in sealed]
                     if lrec.tail is not None:
                         db.execute("INSERT OR REPLACE INTO tails VALUES (?, ?)", (tail_key(sid, code), lrec.tail))
 
@@ -349,9 +365,6 @@ class HistoryDatabase(BandixFile):
             if self._legacy:
                 db.execute("DROP TABLE buckets")
         self._sids = sids
-        with self._cache_lock:
-            for key in written:
-                self._cache.pop(key, None)
         if self._legacy:
             self._legacy = False
             db.execute("VACUUM")  # give the version-2 rows' pages back

@@ -3,15 +3,27 @@
 Every level's interval divides the largest one, so the samples of the current
 largest bucket (one hour by default) are all any open bucket needs: they are
 kept in one buffer per series, and each bucket's statistics are computed from
-its own samples when it closes. Closed buckets are stored compactly: 68 bytes
-a bucket (its index, twelve 32-bit statistics, two 64-bit byte counts), in
-arrays that grow up to the level's capacity and then wrap.
+its own samples when it closes.
+
+Closed buckets are kept compactly: the newest in a tail of fixed-width arrays
+(68 bytes a bucket), the rest sealed, `Level.chunk` buckets of consecutive
+indexes at a time, into one blob each (bandix.store.chunks: 5–30 bytes a busy
+bucket, integers exact). With persistence, sealed blobs the database has leave
+memory and are read back through `LevelRows.fetch` when asked for, so memory
+does not grow with history.
 
 Bucket stamps come from the wall clock. A step forward leaves an empty gap.
 A step backward drops the samples and buckets stamped after the new time
 (they would overlap the new timeline); buckets the buffer still has samples
 for are recomputed when they close again. A bucket without WAN traffic is not
 stored: a missing bucket reads as zero.
+
+Queries (TrafficStore holds the lock and the series):
+- `TrafficStore.level_rows(level, mac, now_ms)`: the API's rows of one level;
+- `TrafficStore.level_bytes(level, start_ms, end_ms, macs=None)`: bytes per
+  device per bucket in [start, end): mac (or "all") → [(bucket start ms, rx
+  bytes, tx bytes)], for usage rankings and increments;
+- `LevelRows.records(since_idx)`: (idx, 12 statistics, rx bytes, tx bytes).
 """
 
 from __future__ import annotations
@@ -52,6 +64,8 @@ DEFAULT_LEVELS = (
 def check_levels(levels: tuple[Level, ...]) -> None:
     top = max(level.interval for level in levels)
     for level in levels:
+        if not 1 <= level.chunk <= 0xFFFF:
+            raise ValueError(f"level {level.name}: chunk {level.chunk} must be 1..65535 buckets")
         if level.interval < 1 or level.capacity < 1 or top % level.interval:
             raise ValueError(f"level {level.name}: interval {level.interval}s must divide {top}s")
 
@@ -74,12 +88,13 @@ class LevelRows:
         self.capacity = capacity
         self.chunk = chunk
         self.fetch: Callable[[int], bytes | None] | None = None  # sealed chunk from the database
-        self._nos = array("q")  # sealed chunks' numbers, oldest first
-        self._ns = array("I")  # their bucket counts
-        self._last = array("q")  # their newest bucket indexes
+        # 16 bytes a sealed chunk (a year of a device: ~470 chunks, 7.5 KB).
+        self._nos = array("I")  # sealed chunks' numbers, oldest first
+        self._ns = array("H")  # their bucket counts (at most `chunk`)
+        self._last = array("H")  # their newest bucket index - number × chunk
         # Blobs held in memory, one after the other in chunk order: their offset in _mem
         # (-1: only the database has it) and length. No object per chunk.
-        self._at = array("q")
+        self._at = array("i")
         self._len = array("I")
         self._mem = bytearray()
         self._skip = 0  # oldest buckets hidden by capacity (of the oldest chunk, or of the tail)
@@ -135,7 +150,7 @@ class LevelRows:
     def _add_sealed(self, no: int, n: int, last: int, blob: bytes | None) -> None:
         self._nos.append(no)
         self._ns.append(n)
-        self._last.append(last)
+        self._last.append(last - no * self.chunk)
         self._at.append(len(self._mem) if blob is not None else -1)
         self._len.append(len(blob) if blob is not None else 0)
         if blob is not None:
@@ -176,14 +191,17 @@ class LevelRows:
     def newest_idx(self) -> int | None:
         if not self._size:
             return None
-        return self._idx[-1] if len(self._idx) else self._last[-1]
+        return self._idx[-1] if len(self._idx) else self._newest(-1)
+
+    def _newest(self, k: int) -> int:
+        return self._nos[k] * self.chunk + self._last[k]
 
     def drop_from(self, idx: int) -> int:
         """Forget buckets with index ≥ idx (newest first); how many went."""
         dropped = 0
         while self._size:
             if not len(self._idx):
-                if self._last[-1] < idx:
+                if self._newest(-1) < idx:
                     break
                 self._unseal_newest()
                 continue
@@ -213,12 +231,12 @@ class LevelRows:
             return
         blob = self._blob_at(0)
         kept = chunks.decode(blob)[skip:] if blob else []
-        no, last = self._nos[0], self._last[0]
+        no, last = self._nos[0], self._newest(0)
         self._remove_sealed(0)
         # Back in front (even empty), in memory: the next save writes it over the database's.
         self._nos.insert(0, no)
         self._ns.insert(0, len(kept))
-        self._last.insert(0, kept[-1][0] if kept else last)
+        self._last.insert(0, (kept[-1][0] if kept else last) - no * self.chunk)
         new = chunks.encode(kept)
         self._len.insert(0, len(new))
         self._at.insert(0, 0)
@@ -236,15 +254,19 @@ class LevelRows:
 
     def records(self, since_idx: int = 0) -> list[tuple[int, ...]]:
         """(idx, 12 statistics, rx_bytes, tx_bytes) of buckets from since_idx on, oldest first."""
-        out: list[tuple[int, ...]] = []
-        skip = self._skip
-        for k, no in enumerate(self._nos):
-            if (no + 1) * self.chunk > since_idx:
-                blob = self._blob_at(k)
-                recs = chunks.decode(blob) if blob else []
-                out += [r for r in recs[skip:] if r[0] >= since_idx]
-            skip = 0
-        out += [r for r in self._tail()[skip:] if r[0] >= since_idx]
+        return [tuple(r) for r in self._lists(since_idx)]
+
+    def _lists(self, since_idx: int) -> list[list[int]]:
+        out: list[list[int]] = []
+        # The blobs first, then the decoding: what fetching keeps (its cache) is not
+        # allocated among the many short-lived numbers, which would pin their memory.
+        blobs = [(self._blob_at(k), self._skip if k == 0 else 0) for k, no in enumerate(self._nos)
+                 if (no + 1) * self.chunk > since_idx]
+        skip = self._skip if not self._nos else 0
+        for blob, cut in blobs:
+            recs = chunks.decode_lists(blob) if blob else []
+            out += [r for r in recs[cut:] if r[0] >= since_idx]
+        out += [list(r) for r in self._tail()[skip:] if r[0] >= since_idx]
         return out
 
     def load(self, records: Iterable[Sequence[int]]) -> None:
@@ -257,13 +279,16 @@ class LevelRows:
     def rows(self, interval: int, since_idx: int = 0) -> list[list[int]]:
         """API rows: [ts_ms, rx avg max min p90 p95 p99, tx avg ... p99, rx_bytes, tx_bytes]."""
         ms = interval * 1000
-        return [[r[0] * ms, *r[1:]] for r in self.records(since_idx)]
+        out = self._lists(since_idx)
+        for r in out:
+            r[0] *= ms
+        return out
 
     # -- persistence ---------------------------------------------------------
 
     def unsaved(self) -> list[tuple[int, int, int, bytes]]:
         """(number, buckets, newest index, blob) of sealed chunks held only in memory."""
-        return [(self._nos[k], self._ns[k], self._last[k], self._blob_at(k))  # type: ignore[misc]
+        return [(self._nos[k], self._ns[k], self._newest(k), self._blob_at(k))  # type: ignore[misc]
                 for k in range(len(self._nos)) if self._at[k] >= 0]
 
     def saved(self, no: int, blob: bytes) -> None:
