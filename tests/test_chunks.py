@@ -2,6 +2,8 @@
 buckets the same whether they sit in the tail, in sealed blobs in memory, or in
 blobs only the database holds."""
 
+import json
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -77,6 +79,7 @@ def test_level_in_chunks_reads_like_a_plain_list(capacity, chunk, database, step
     since = idx - 10
     assert rows.records(since) == [r for r in model.rows if r[0] >= since]
     assert rows.rows(30, since) == [[r[0] * 30_000, *r[1:]] for r in model.rows if r[0] >= since]
+    assert json.loads(rows.json_rows(30, since)) == rows.rows(30, since)
     # Saved and restored (sealed chunks from the database, the tail as a blob): the same buckets.
     again = LevelRows(capacity, chunk)
     again.fetch = {**db, **{no: blob for no, _, _, blob in rows.unsaved()}}.get

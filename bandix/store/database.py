@@ -17,11 +17,10 @@ import zlib
 from array import array
 from collections.abc import Iterator
 from contextlib import contextmanager
-from itertools import repeat
 from pathlib import Path
 
 from . import schema
-from .levels import Level, LevelRows
+from .levels import Level, LevelRows, Sealed
 from .schema import chunk_key, tail_key
 from .traffic import DeviceRecord, LevelRecord, SeriesRecord, Snapshot
 
@@ -226,6 +225,13 @@ class HistoryDatabase(BandixFile):
         db.execute(f"PRAGMA cache_size = -{self.PAGE_CACHE_KB}")
         self._sids = {name: sid for sid, name in db.execute("SELECT id, name FROM series")}
         self._legacy = bool(db.execute("SELECT count(*) FROM sqlite_master WHERE name = 'buckets'").fetchone()[0])
+        # The reading connection now, not at the first read: what it allocates then would
+        # sit among the many short-lived objects of a large answer and keep their memory.
+        if self._reader is not None:
+            self._reader.close()
+        self._reader = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=5)
+        self._reader.execute(f"PRAGMA cache_size = -{self.PAGE_CACHE_KB}")
+        self._reader.execute("SELECT data FROM chunks WHERE key = 0").fetchall()  # the statement, compiled
 
     def close(self) -> None:
         if self._reader is not None:
@@ -261,26 +267,25 @@ class HistoryDatabase(BandixFile):
                         series=series)  # type: ignore[arg-type]
         return snap, meta
 
-    def _sealed(self, level: Level, now_s: int) -> dict[int, tuple[array, array, array]]:
-        """Series id → (chunk numbers, bucket counts, newest indexes) of one level within its
-        retention, in one pass over the level's keys, as flat arrays (no tuple per chunk)."""
+    def _sealed(self, level: Level, now_s: int) -> dict[int, Sealed]:
+        """Series id → the sealed chunks of one level within its retention, in one pass over
+        the level's keys, in LevelRows' own arrays (no tuple per chunk)."""
         if self._legacy:
             return {}
         code = LEVEL_CODES[level.name]
         first = max(0, (now_s - level.retention_seconds) // level.interval // level.chunk)
-        out: dict[int, tuple[array, array, array]] = {}
+        out: dict[int, Sealed] = {}
         for key, n, last in self.db.execute("SELECT key, buckets, newest FROM chunks WHERE key BETWEEN ? AND ? "
                                             "ORDER BY key", (chunk_key(0, code, first),
                                                              chunk_key(SERIES_MASK, code, CHUNK_MAX))):
-            nos, ns, lasts = out.get(key & SERIES_MASK) or out.setdefault(
-                key & SERIES_MASK, (array("q"), array("I"), array("q")))
-            nos.append((key >> 24) & CHUNK_MAX)
+            nos, ns, lasts = out.get(key & SERIES_MASK) or out.setdefault(key & SERIES_MASK, Sealed.empty())
+            no = (key >> 24) & CHUNK_MAX
+            nos.append(no)
             ns.append(n)
-            lasts.append(last)
+            lasts.append(last - no * level.chunk)
         return out
 
-    def _load_level(self, sid: int, level: Level, now_s: int,
-                    sealed: dict[int, tuple[array, array, array]]) -> LevelRecord:
+    def _load_level(self, sid: int, level: Level, now_s: int, sealed: dict[int, Sealed]) -> LevelRecord:
         code = LEVEL_CODES[level.name]
         first = (now_s - level.retention_seconds) // level.interval
         if self._legacy:  # version 2: one row per bucket, sealed into chunks here
@@ -291,8 +296,7 @@ class HistoryDatabase(BandixFile):
             return LevelRecord(list(rows.unsaved()), rows.tail_blob())
         tail = self.db.execute("SELECT data FROM tails WHERE key = ?", (tail_key(sid, code),)).fetchone()
         # Only numbers and sizes, no blobs: the store reads those through read_chunk().
-        nos, ns, lasts = sealed.pop(sid, ((), (), ()))
-        return LevelRecord(zip(nos, ns, lasts, repeat(None)), tail[0] if tail else b"")  # type: ignore[arg-type]
+        return LevelRecord(sealed.pop(sid, Sealed.empty()), tail[0] if tail else b"")  # type: ignore[arg-type]
 
     def read_chunk(self, name: str, level: str, no: int) -> bytes | None:
         """A sealed chunk of series `name`, or None if the database does not have it."""
@@ -301,8 +305,7 @@ class HistoryDatabase(BandixFile):
             return None
         with self._reader_lock:
             if self._reader is None:
-                self._reader = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=5)
-                self._reader.execute(f"PRAGMA cache_size = -{self.PAGE_CACHE_KB}")
+                return None
             row = self._reader.execute("SELECT data FROM chunks WHERE key = ?", (chunk_key(sid, code, no),)).fetchone()
             return row[0] if row else None
 

@@ -29,9 +29,11 @@ Queries (TrafficStore holds the lock and the series):
 from __future__ import annotations
 
 import bisect
+import json
 from array import array
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from . import chunks
 from .stats import summarize
@@ -68,6 +70,18 @@ def check_levels(levels: tuple[Level, ...]) -> None:
             raise ValueError(f"level {level.name}: chunk {level.chunk} must be 1..65535 buckets")
         if level.interval < 1 or level.capacity < 1 or top % level.interval:
             raise ValueError(f"level {level.name}: interval {level.interval}s must divide {top}s")
+
+
+class Sealed(NamedTuple):
+    """Sealed chunks only the database has, in LevelRows' own layout (for restore)."""
+
+    nos: array  # "I": chunk numbers, oldest first
+    ns: array  # "H": bucket counts
+    last: array  # "H": newest index - number × chunk
+
+    @classmethod
+    def empty(cls) -> Sealed:
+        return cls(array("I"), array("H"), array("H"))
 
 
 class LevelRows:
@@ -256,18 +270,35 @@ class LevelRows:
         """(idx, 12 statistics, rx_bytes, tx_bytes) of buckets from since_idx on, oldest first."""
         return [tuple(r) for r in self._lists(since_idx)]
 
-    def _lists(self, since_idx: int) -> list[list[int]]:
-        out: list[list[int]] = []
-        # The blobs first, then the decoding: what fetching keeps (its cache) is not
+    def _pieces(self, since_idx: int) -> Iterator[list[list[int]]]:
+        """The buckets from since_idx on as lists, a chunk at a time, oldest first."""
+        # The blobs first, then the decoding: what fetching keeps (SQLite's cache) is not
         # allocated among the many short-lived numbers, which would pin their memory.
         blobs = [(self._blob_at(k), self._skip if k == 0 else 0) for k, no in enumerate(self._nos)
                  if (no + 1) * self.chunk > since_idx]
-        skip = self._skip if not self._nos else 0
         for blob, cut in blobs:
-            recs = chunks.decode_lists(blob) if blob else []
-            out += [r for r in recs[cut:] if r[0] >= since_idx]
-        out += [list(r) for r in self._tail()[skip:] if r[0] >= since_idx]
+            recs = chunks.decode_lists(blob)[cut:] if blob else []
+            yield [r for r in recs if r[0] >= since_idx]
+        skip = self._skip if not self._nos else 0
+        yield [list(r) for r in self._tail()[skip:] if r[0] >= since_idx]
+
+    def _lists(self, since_idx: int) -> list[list[int]]:
+        out: list[list[int]] = []
+        for piece in self._pieces(since_idx):
+            out += piece
         return out
+
+    def json_rows(self, interval: int, since_idx: int = 0) -> bytes:
+        """rows() as JSON, built a chunk at a time: a year of buckets never exists as Python
+        lists all at once (megabytes of small objects the allocator keeps afterwards)."""
+        ms = interval * 1000
+        parts = []
+        for piece in self._pieces(since_idx):
+            for r in piece:
+                r[0] *= ms
+            if piece:
+                parts.append(json.dumps(piece, separators=(",", ":"))[1:-1])
+        return ("[" + ",".join(parts) + "]").encode()
 
     def load(self, records: Iterable[Sequence[int]]) -> None:
         """Bulk load of records() tuples, oldest first, into an empty level (start-up)."""
@@ -307,11 +338,17 @@ class LevelRows:
         """The database has the tail as of `version`."""
         self._tail_saved = version
 
-    def restore(self, sealed: Iterable[tuple[int, int, int, bytes | None]], tail: bytes) -> None:
+    def restore(self, sealed: Iterable[tuple[int, int, int, bytes | None]] | Sealed, tail: bytes) -> None:
         """Sealed chunks (number, buckets, newest index, blob or None when `fetch` has it), oldest
-        first, and the tail, into an empty level."""
+        first, or a Sealed of those `fetch` has, and the tail, into an empty level."""
         if self._size or self._nos:
             raise ValueError("restore() needs an empty level")
+        if isinstance(sealed, Sealed):  # taken over as they are: no copy, no growing arrays
+            self._nos, self._ns, self._last = sealed.nos, sealed.ns, sealed.last
+            self._at = array("i", [-1]) * len(sealed.nos)
+            self._len = array("I", bytes(4 * len(sealed.nos)))
+            self._size = sum(sealed.ns)
+            sealed = ()
         for no, n, last, blob in sealed:
             self._add_sealed(no, n, last, blob)
             self._size += n
