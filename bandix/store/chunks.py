@@ -11,8 +11,9 @@ bytes, exactly (integers only, nothing rounded), because:
   bucket's shape scaled by this bucket's average (a device's rate
   distribution changes slowly, and bytes ≈ average × seconds), and only the
   difference from the prediction is kept;
-- every value is a zig-zag varint (small magnitudes take one byte), and the
-  whole chunk is deflated when that is smaller.
+- every value is a zig-zag varint (small magnitudes take one byte), written
+  column by column (all the index steps, then all the rx averages, ...), and
+  the whole chunk is deflated when that is smaller.
 
 Decoding needs nothing but the blob.
 """
@@ -42,16 +43,25 @@ def _predict(avg: int, prev_avg: int, prev_v: int) -> int:
 
 def encode(records: Iterable[Sequence[int]]) -> bytes:
     """Records (idx ascending, 15 non-negative integers each) as one blob."""
-    out = bytearray()
-    prev = [0] * WIDTH
+    cols = [bytearray() for _ in range(WIDTH)]  # column by column: deflate finds more alike
+    prev: Sequence[int] = [0] * WIDTH
+    n = 0
     for r in records:
-        _put(out, r[0] - prev[0])
+        _put(cols[0], r[0] - prev[0])
+        c = 1
         for a, shaped in _DIRS:
             avg, prev_avg = r[a], prev[a]
-            _put(out, avg - prev_avg)
+            _put(cols[c], avg - prev_avg)
+            c += 1
             for k in shaped:
-                _put(out, r[k] - _predict(avg, prev_avg, prev[k]))
+                _put(cols[c], r[k] - _predict(avg, prev_avg, prev[k]))
+                c += 1
         prev = r
+        n += 1
+    out = bytearray()
+    _put(out, n)
+    for col in cols:
+        out += col
     packed = zlib.compress(bytes(out), 9)
     return bytes([DEFLATED]) + packed if len(packed) < len(out) else bytes([RAW]) + out
 
@@ -75,22 +85,23 @@ def decode_lists(blob: bytes) -> list[list[int]]:
             continue
         values.append(v >> 1 if not v & 1 else -((v + 1) >> 1))
         v = shift = 0
-    if len(values) % WIDTH:
+    if not values or len(values) != 1 + WIDTH * values[0]:
         raise ValueError("truncated history chunk")
+    n = values[0]
     out: list[list[int]] = []
     prev = [0] * WIDTH
-    for at in range(0, len(values), WIDTH):
-        d = values[at : at + WIDTH]
+    for i in range(n):
+        d = values[1 + i :: n]  # column c of record i is d[c]
         r = [0] * WIDTH
         r[0] = prev[0] + d[0]
-        at_d = 1
+        c = 1
         for a, shaped in _DIRS:
             prev_avg = prev[a]
-            avg = r[a] = prev_avg + d[at_d]
-            at_d += 1
+            avg = r[a] = prev_avg + d[c]
+            c += 1
             for k in shaped:
-                r[k] = _predict(avg, prev_avg, prev[k]) + d[at_d]
-                at_d += 1
+                r[k] = _predict(avg, prev_avg, prev[k]) + d[c]
+                c += 1
         out.append(r)
         prev = r
     return out
