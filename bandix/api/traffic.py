@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import socket
 import time
@@ -118,8 +119,9 @@ class LevelMetricsResource:
         rows = self._store.level_json(self._level.name, mac, int(time.time() * 1000))
         if rows is None:
             raise falcon.HTTPNotFound(description=f"no traffic seen from device {mac}")
-        # ok({..., "metrics": rows}) with the rows spliced in as the store encoded them
+        # ok({..., "metrics": rows}) with the rows streamed in as the store encodes them: a year
+        # of buckets is never in memory as one answer.
         head = json.dumps(ok({"retention_seconds": self._level.retention_seconds, "mac": mac or "all",
                               "metrics": None}), separators=(",", ":"))
         resp.content_type = falcon.MEDIA_JSON
-        resp.data = head[: -len("null}}")].encode() + rows + b"}}"
+        resp.stream = itertools.chain((head[: -len("null}}")].encode(),), rows, (b"}}",))

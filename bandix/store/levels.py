@@ -270,17 +270,18 @@ class LevelRows:
         """(idx, 12 statistics, rx_bytes, tx_bytes) of buckets from since_idx on, oldest first."""
         return [tuple(r) for r in self._lists(since_idx)]
 
-    def _pieces(self, since_idx: int) -> Iterator[list[list[int]]]:
-        """The buckets from since_idx on as lists, a chunk at a time, oldest first."""
-        # The blobs first, then the decoding: what fetching keeps (SQLite's cache) is not
-        # allocated among the many short-lived numbers, which would pin their memory.
+    def _taken(self, since_idx: int) -> tuple[list[tuple[bytes | None, int]], list[list[int]]]:
+        """What reading from since_idx on needs, copied: (blob, buckets to skip) of each sealed
+        chunk concerned, and the tail's rows. Blobs are fetched now, before any decoding: what
+        fetching keeps (SQLite's cache) is not allocated among the many short-lived numbers."""
         blobs = [(self._blob_at(k), self._skip if k == 0 else 0) for k, no in enumerate(self._nos)
                  if (no + 1) * self.chunk > since_idx]
-        for blob, cut in blobs:
-            recs = chunks.decode_lists(blob)[cut:] if blob else []
-            yield [r for r in recs if r[0] >= since_idx]
         skip = self._skip if not self._nos else 0
-        yield [list(r) for r in self._tail()[skip:] if r[0] >= since_idx]
+        return blobs, [list(r) for r in self._tail()[skip:] if r[0] >= since_idx]
+
+    def _pieces(self, since_idx: int) -> Iterator[list[list[int]]]:
+        """The buckets from since_idx on as lists, a chunk at a time, oldest first."""
+        return _decoded(*self._taken(since_idx), since_idx)
 
     def _lists(self, since_idx: int) -> list[list[int]]:
         out: list[list[int]] = []
@@ -288,17 +289,28 @@ class LevelRows:
             out += piece
         return out
 
-    def json_rows(self, interval: int, since_idx: int = 0) -> bytes:
-        """rows() as JSON, built a chunk at a time: a year of buckets never exists as Python
-        lists all at once (megabytes of small objects the allocator keeps afterwards)."""
+    def json_stream(self, interval: int, since_idx: int = 0) -> Iterator[bytes]:
+        """rows() as JSON, in pieces of a chunk: what they need is copied now (call this under the
+        store's lock), the decoding happens as the pieces are taken, outside it. A year of
+        buckets never exists as Python lists, nor as one string."""
         ms = interval * 1000
-        parts = []
-        for piece in self._pieces(since_idx):
-            for r in piece:
-                r[0] *= ms
-            if piece:
-                parts.append(json.dumps(piece, separators=(",", ":"))[1:-1])
-        return ("[" + ",".join(parts) + "]").encode()
+        blobs, tail = self._taken(since_idx)
+
+        def pieces() -> Iterator[bytes]:
+            yield b"["
+            sep = b""
+            for piece in _decoded(blobs, tail, since_idx):
+                if piece:
+                    for r in piece:
+                        r[0] *= ms
+                    yield sep + json.dumps(piece, separators=(",", ":"))[1:-1].encode()
+                    sep = b","
+            yield b"]"
+
+        return pieces()
+
+    def json_rows(self, interval: int, since_idx: int = 0) -> bytes:
+        return b"".join(self.json_stream(interval, since_idx))
 
     def load(self, records: Iterable[Sequence[int]]) -> None:
         """Bulk load of records() tuples, oldest first, into an empty level (start-up)."""
@@ -361,6 +373,14 @@ class LevelRows:
     def stats_bytes(self) -> tuple[int, int]:
         """(bytes of sealed blobs in memory, buckets in the tail): for the bench."""
         return len(self._mem), len(self._idx)
+
+
+def _decoded(blobs: list[tuple[bytes | None, int]], tail: list[list[int]],
+             since_idx: int) -> Iterator[list[list[int]]]:
+    for blob, cut in blobs:
+        recs = chunks.decode_lists(blob)[cut:] if blob else []
+        yield [r for r in recs if r[0] >= since_idx]
+    yield tail
 
 
 class History:

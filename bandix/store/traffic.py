@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import operator
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from typing import NamedTuple
@@ -358,13 +358,14 @@ class TrafficStore:
             series = self._series(mac)
             return series.history.rows[level].rows(lv.interval, since) if series else None
 
-    def level_json(self, level: str, mac: str | None, now_ms: int) -> bytes | None:
-        """level_rows() as JSON bytes (built a chunk at a time); None for an unknown device."""
+    def level_json(self, level: str, mac: str | None, now_ms: int) -> Iterator[bytes] | None:
+        """level_rows() as JSON, in pieces decoded as they are taken (outside the lock); None
+        for an unknown device."""
         lv = self.level_by_name[level]
         since = now_ms // 1000 // lv.interval - lv.capacity + 1
         with self._lock:
             series = self._series(mac)
-            return series.history.rows[level].json_rows(lv.interval, since) if series else None
+            return series.history.rows[level].json_stream(lv.interval, since) if series else None
 
     def level_bytes(self, level: str, start_ms: int, end_ms: int,
                     macs: list[str] | None = None) -> dict[str, list[tuple[int, int, int]]]:
