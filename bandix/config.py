@@ -173,7 +173,8 @@ def _level_seconds(text: str) -> tuple[Level, ...]:
     levels = []
     for lv, part in zip(DEFAULT_LEVELS, parts, strict=True):
         seconds, _, capacity = part.partition(":")
-        levels.append(Level(lv.name, int(seconds), int(capacity) if capacity else lv.capacity))
+        # Chunks of 4 buckets: tests seal them, save them and read them back within seconds.
+        levels.append(Level(lv.name, int(seconds), int(capacity) if capacity else lv.capacity, 4))
     check_levels(tuple(levels))
     return tuple(levels)
 

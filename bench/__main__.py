@@ -24,6 +24,7 @@ from bench.connections import conntrack_figures
 from bench.dns import dns_figures
 from bench.fleet import fleet_figures
 from bench.flows import flow_figures
+from bench.footprint import footprint_figures
 from bench.history import history_figures
 from bench.usage import usage_figures
 from tests.bandixd import Bandix, config_dir_for, remove_state
@@ -151,9 +152,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=int, default=3, help="length of one iperf3 run (default 3)")
     p.add_argument("--rounds", type=int, default=8, help="rate rounds per side and direction (default 8)")
     p.add_argument("--windows", type=int, default=3, help="BPF-stats windows per direction (default 3)")
-    p.add_argument("--only", type=int, choices=(1, 2, 3, 4, 5, 6, 7, 8), action="append",
+    p.add_argument("--only", type=int, choices=range(1, 10), action="append",
                    help="run only this figure (repeatable): 1 program cost, 2 packet rate, 3 250 devices, "
-                        "4 conntrack, 5 DNS, 6 flows, 7 Prometheus scrapes and IPFIX export, 8 usage over a range")
+                        "4 conntrack, 5 DNS, 6 flows, 7 Prometheus scrapes and IPFIX export, 8 usage over a range, "
+                        "9 footprint goals")
     p.add_argument("--with-flows", action="store_true",
                    help="figures 1 and 2 with --enable-flows (flow counting and hello capture) on")
     p.add_argument("--with-limits", action="store_true",
@@ -180,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
             switch = DaemonSwitch(vr, pin_dir, Path(log_dir))
             try:
                 vr.wait_quiet()
-                only = set(a.only or (1, 2, 3, 4, 5, 6, 7, 8))
+                only = set(a.only or range(1, 10))
                 if a.with_flows:
                     switch.extra_args = ["--enable-flows", "--data-dir", str(Path(log_dir) / "data")]
                 if a.with_limits:
@@ -207,6 +209,8 @@ def main(argv: list[str] | None = None) -> int:
                 fleet_figures(vr, pin_dir, Path(log_dir))
             if 8 in only:
                 usage_figures()
+            if 9 in only:
+                footprint_figures(vr, pin_dir, Path(log_dir))
     except KeyboardInterrupt:
         print("\nbench: interrupted; cleaned up", file=sys.stderr)
         return 130

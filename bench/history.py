@@ -20,11 +20,6 @@ from pathlib import Path
 
 from bandix.bpf import layout
 from bandix.bpf.maps import open_pinned
-from bandix.store.database import HistoryDatabase
-from bandix.store.levels import DEFAULT_LEVELS, STATS
-from bandix.store.persistence import boot_id
-from bandix.store.realtime import Ring
-from bandix.store.traffic import ALL, DeviceRecord, SeriesRecord, Snapshot
 from tests.bandixd import Bandix, _NsConnection, http_get, remove_state
 from tests.vrouter import VirtualRouter
 
@@ -207,43 +202,11 @@ def page_cost(d: Bandix, flags: list[str], pin_dir: Path, log_dir: Path) -> dict
     return costs
 
 
-def _bucket_rows(rng: random.Random, level, now_s: int, base: int) -> list[tuple[int, ...]]:
-    count = min(level.capacity, MONTH_S // level.interval)
-    top = now_s // level.interval
-    rows = []
-    for idx in range(top - count, top):
-        stats = []
-        for _ in range(2):
-            avg = int(base * rng.uniform(0.3, 1.7))
-            stats += [avg, avg * 3, avg // 10, avg * 2, int(avg * 2.4), int(avg * 2.8)]
-        rows.append((idx, *stats, stats[0] * level.interval, stats[STATS] * level.interval))
-    return rows
-
-
 def write_month(data_dir: Path, fake: FakeDevices, generation: int) -> Path:
-    """A database holding a month of history for every fake device and for all."""
-    rng = random.Random(2)
-    now_ms = int(time.time() * 1000)
-    db = HistoryDatabase(data_dir, DEFAULT_LEVELS)
-    db.open()
-    meta = {"pin_generation": f"{generation:016x}", "boot_id": boot_id()}
-    names = [":".join(f"{b:02x}" for b in m) for m in fake.macs] + [ALL]
-    for start in range(0, len(names), 10):
-        chunk = names[start : start + 10]
-        series, devices = {}, []
-        for name in chunk:
-            ring = Ring(600)
-            for k in range(600):
-                ring.append(now_ms - (600 - k) * 1000, [1000] * 4, [k * 1000] * 4)
-            rows = {lv.name: _bucket_rows(rng, lv, now_ms // 1000, rng.randrange(100, 500_000))
-                    for lv in DEFAULT_LEVELS}
-            series[name] = SeriesRecord(ring.dump(), (b"",) * 5, rows)
-            if name != ALL:
-                c = fake.counters[names.index(name)]
-                devices.append(DeviceRecord(name, [0] * 8, list(c), now_ms, now_ms - MONTH_S * 1000))
-        db.save(Snapshot(now_ms, time.monotonic(), devices, series), meta)
-    db.close()
-    return db.path
+    """A database holding a month of busy history for every fake device and for all."""
+    from bench.footprint import write_history
+
+    return write_history(data_dir, [m.hex(":") for m in fake.macs], fake.counters, MONTH_S, generation)
 
 
 def _get_ms(daemon: Bandix, path: str, n: int = 15) -> float:

@@ -93,7 +93,7 @@ def test_restore_with_the_same_counters_continues_deltas():
     store = TrafficStore(10, TINY, fresh_counters=True)
     store.update(10_000, 100.0, {A: counters(wtx=1_000)})
     store.update(11_000, 101.0, {A: counters(wtx=3_000)})
-    snap = store.snapshot({})
+    snap = store.snapshot()
     again = TrafficStore(10, TINY)
     again.restore(snap, same_counters=True, same_boot=True)
     again.update(15_000, 105.0, {A: counters(wtx=7_000)})  # 4 s later, 4000 bytes more
@@ -105,7 +105,7 @@ def test_restore_with_the_same_counters_continues_deltas():
 def test_restore_after_lost_counters_carries_totals_over():
     store = TrafficStore(10, TINY, fresh_counters=True)
     store.update(10_000, 100.0, {A: counters(wtx=5_000, lrx=7)})
-    snap = store.snapshot({})
+    snap = store.snapshot()
     again = TrafficStore(10, TINY, fresh_counters=True)
     again.restore(snap, same_counters=False, same_boot=False)
     again.update(12_000, 3.0, {A: counters(wtx=200, lrx=1)})  # the kernel started again from zero
@@ -116,7 +116,7 @@ def test_restore_after_lost_counters_carries_totals_over():
 def test_clock_behind_the_saved_history_holds_it_back_without_losing_bytes():
     store = TrafficStore(10, TINY, fresh_counters=True)
     store.update(1_000_000, 100.0, {A: counters(wtx=10)})
-    snap = store.snapshot({})
+    snap = store.snapshot()
     again = TrafficStore(10, TINY)
     again.restore(snap, same_counters=True, same_boot=False)
     again.update(5_000, 200.0, {A: counters(wtx=60)})  # booted with an old clock
@@ -133,7 +133,7 @@ def test_clock_that_never_catches_up_is_believed_after_the_hold():
     store = TrafficStore(10, TINY, fresh_counters=True)
     store.update(1_000_000, 100.0, {A: counters()})
     again = TrafficStore(10, TINY)
-    again.restore(store.snapshot({}), same_counters=True, same_boot=False)
+    again.restore(store.snapshot(), same_counters=True, same_boot=False)
     again.update(5_000, 200.0, {A: counters(wtx=5)})
     again.update(6_000, 200.0 + CLOCK_HOLD_S + 1, {A: counters(wtx=9)})
     assert again.rows(A)[-1][0] == 6_000
@@ -147,7 +147,7 @@ def test_idle_devices_are_forgotten_after_the_longest_retention():
     store.update(250_000, 151.0, {B: counters(wrx=3, packets=3)})  # A's kernel slots were freed
     assert [d.mac for d in store.devices()] == [B]
     assert store.take_forgotten() == [A] and store.take_forgotten() == []
-    assert store.snapshot({}).forgotten == [A]
+    assert store.snapshot().forgotten == [A]
 
 
 def test_live_numbers_in_store_order_with_a_later_confirmation():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import json
 import socket
 import time
 
@@ -140,7 +142,12 @@ class LevelMetricsResource:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         mac = mac_param(req)
-        rows = self._store.level_rows(self._level.name, mac, int(time.time() * 1000))
+        rows = self._store.level_json(self._level.name, mac, int(time.time() * 1000))
         if rows is None:
             raise falcon.HTTPNotFound(description=f"no traffic seen from device {mac}")
-        resp.media = ok({"retention_seconds": self._level.retention_seconds, "mac": mac or "all", "metrics": rows})
+        # ok({..., "metrics": rows}) with the rows streamed in as the store encodes them: a year
+        # of buckets is never in memory as one answer.
+        head = json.dumps(ok({"retention_seconds": self._level.retention_seconds, "mac": mac or "all",
+                              "metrics": None}), separators=(",", ":"))
+        resp.content_type = falcon.MEDIA_JSON
+        resp.stream = itertools.chain((head[: -len("null}}")].encode(),), rows, (b"}}",))

@@ -3,24 +3,39 @@
 Every level's interval divides the largest one, so the samples of the current
 largest bucket (one hour by default) are all any open bucket needs: they are
 kept in one buffer per series, and each bucket's statistics are computed from
-its own samples when it closes. Closed buckets are stored compactly: 68 bytes
-a bucket (its index, twelve 32-bit statistics, two 64-bit byte counts), in
-arrays that grow up to the level's capacity and then wrap.
+its own samples when it closes.
+
+Closed buckets are kept compactly: the newest in a tail of fixed-width arrays
+(68 bytes a bucket), the rest sealed, `Level.chunk` buckets of consecutive
+indexes at a time, into one blob each (bandix.store.chunks: 5–30 bytes a busy
+bucket, integers exact). With persistence, sealed blobs the database has leave
+memory and are read back through `LevelRows.fetch` when asked for, so memory
+does not grow with history.
 
 Bucket stamps come from the wall clock. A step forward leaves an empty gap.
 A step backward drops the samples and buckets stamped after the new time
 (they would overlap the new timeline); buckets the buffer still has samples
 for are recomputed when they close again. A bucket without WAN traffic is not
 stored: a missing bucket reads as zero.
+
+Queries (TrafficStore holds the lock and the series):
+- `TrafficStore.level_rows(level, mac, now_ms)`: the API's rows of one level;
+- `TrafficStore.level_bytes(level, start_ms, end_ms, macs=None)`: bytes per
+  device per bucket in [start, end): mac (or "all") → [(bucket start ms, rx
+  bytes, tx bytes)], for usage rankings and increments;
+- `LevelRows.records(since_idx)`: (idx, 12 statistics, rx bytes, tx bytes).
 """
 
 from __future__ import annotations
 
 import bisect
+import json
 from array import array
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
+from . import chunks
 from .stats import summarize
 
 STATS = 6  # avg, max, min, p90, p95, p99
@@ -33,6 +48,7 @@ class Level:
     name: str
     interval: int  # seconds per bucket
     capacity: int  # buckets kept
+    chunk: int = 64  # buckets of consecutive indexes sealed into one blob
 
     @property
     def retention_seconds(self) -> int:
@@ -40,105 +56,331 @@ class Level:
 
 
 DEFAULT_LEVELS = (
-    Level("day", 30, 2880),
-    Level("week", 180, 3360),
-    Level("month", 600, 4320),
-    Level("year", 3600, 8760),
+    Level("day", 30, 2880, 64),  # a chunk: 32 minutes
+    Level("week", 180, 3360, 32),  # 96 minutes
+    Level("month", 600, 4320, 32),  # 5 h 20
+    Level("year", 3600, 8760, 48),  # 2 days
 )
 
 
 def check_levels(levels: tuple[Level, ...]) -> None:
     top = max(level.interval for level in levels)
     for level in levels:
+        if not 1 <= level.chunk <= 0xFFFF:
+            raise ValueError(f"level {level.name}: chunk {level.chunk} must be 1..65535 buckets")
         if level.interval < 1 or level.capacity < 1 or top % level.interval:
             raise ValueError(f"level {level.name}: interval {level.interval}s must divide {top}s")
 
 
+class Sealed(NamedTuple):
+    """Sealed chunks only the database has, in LevelRows' own layout (for restore)."""
+
+    nos: array  # "I": chunk numbers, oldest first
+    ns: array  # "H": bucket counts
+    last: array  # "H": newest index - number × chunk
+
+    @classmethod
+    def empty(cls) -> Sealed:
+        return cls(array("I"), array("H"), array("H"))
+
+
 class LevelRows:
-    """Closed buckets of one level of one series, oldest first, at most `capacity`."""
+    """Closed buckets of one level of one series, oldest first, at most `capacity`.
 
-    __slots__ = ("capacity", "_idx", "_stats", "_bytes", "_start", "_size")
+    The buckets of chunk number idx // chunk are appended to the tail (fixed-width
+    arrays, 68 bytes a bucket); when a bucket of a later chunk arrives, the tail is
+    sealed into one compact blob (chunks.encode). Sealed blobs stay in memory until
+    the database has them (saved(): then only their number and size stay, and
+    reads fetch them through `fetch`). Capacity hides the oldest buckets
+    (`_skip` of the oldest chunk) and drops chunks that are hidden whole.
+    """
 
-    def __init__(self, capacity: int) -> None:
+    __slots__ = ("capacity", "chunk", "fetch", "_nos", "_ns", "_last", "_at", "_len", "_mem", "_skip", "_size",
+                 "_idx", "_stats", "_bytes", "tail_version", "_tail_saved")
+
+    def __init__(self, capacity: int, chunk: int = 64) -> None:
         self.capacity = capacity
-        self._idx = array("I")  # bucket index: stamp // interval
+        self.chunk = chunk
+        self.fetch: Callable[[int], bytes | None] | None = None  # sealed chunk from the database
+        # 16 bytes a sealed chunk (a year of a device: ~470 chunks, 7.5 KB).
+        self._nos = array("I")  # sealed chunks' numbers, oldest first
+        self._ns = array("H")  # their bucket counts (at most `chunk`)
+        self._last = array("H")  # their newest bucket index - number × chunk
+        # Blobs held in memory, one after the other in chunk order: their offset in _mem
+        # (-1: only the database has it) and length. No object per chunk.
+        self._at = array("i")
+        self._len = array("I")
+        self._mem = bytearray()
+        self._skip = 0  # oldest buckets hidden by capacity (of the oldest chunk, or of the tail)
+        self._size = 0  # buckets visible
+        self._idx = array("q")  # the tail: bucket index = stamp // interval
         self._stats = array("I")  # 2 × STATS per bucket: rx then tx
         self._bytes = array("Q")  # rx, tx
-        self._start = 0
-        self._size = 0
+        self.tail_version = 0  # counts changes of the tail, so unchanged tails are not saved again
+        self._tail_saved = 0
 
     def __len__(self) -> int:
         return self._size
 
-    def _pos(self, k: int) -> int:
-        return (self._start + k) % len(self._idx)
-
     def append(self, idx: int, stats: tuple[int, ...], rx_bytes: int, tx_bytes: int) -> None:
-        allocated = len(self._idx)
-        if self._size < allocated:  # a free slot (after a drop)
-            pos = self._pos(self._size)
-            self._size += 1
-        elif allocated < self.capacity:  # still growing
-            self._idx.append(0)
-            self._stats.extend([0] * (2 * STATS))
-            self._bytes.extend((0, 0))
-            pos = allocated
-            self._size += 1
-        else:  # full: overwrite the oldest
-            pos = self._start
-            self._start = (self._start + 1) % allocated
-        self._idx[pos] = idx
-        self._stats[pos * 2 * STATS : (pos + 1) * 2 * STATS] = array("I", stats)
-        self._bytes[pos * 2] = rx_bytes
-        self._bytes[pos * 2 + 1] = tx_bytes
+        """A closed bucket, newer than every bucket held (History drops first when recomputing)."""
+        if len(self._idx) and self._idx[0] // self.chunk != idx // self.chunk:
+            self._seal()
+        elif not len(self._idx) and self._nos and self._nos[-1] == idx // self.chunk:
+            self._unseal_newest()  # after a step back: the chunk continues
+        self._idx.append(idx)
+        self._stats.extend(stats)
+        self._bytes.extend((rx_bytes, tx_bytes))
+        self._size += 1
+        self.tail_version += 1
+        self._trim()
+
+    def _tail(self) -> list[tuple[int, ...]]:
+        s, b = self._stats, self._bytes
+        return [(i, *s[k * 2 * STATS : (k + 1) * 2 * STATS], b[2 * k], b[2 * k + 1])
+                for k, i in enumerate(self._idx)]
+
+    def _seal(self) -> None:
+        self._add_sealed(self._idx[0] // self.chunk, len(self._idx), self._idx[-1], chunks.encode(self._tail()))
+        for a in (self._idx, self._stats, self._bytes):
+            del a[:]
+
+    def _trim(self) -> None:
+        while self._size > self.capacity:
+            oldest = (self._ns[0] if self._nos else len(self._idx)) - self._skip
+            excess = self._size - self.capacity
+            if excess < oldest:
+                self._skip += excess
+                self._size -= excess
+                return
+            self._size -= oldest
+            self._skip = 0
+            if self._nos:
+                self._remove_sealed(0)
+            else:
+                for a in (self._idx, self._stats, self._bytes):
+                    del a[:]
+
+    def _add_sealed(self, no: int, n: int, last: int, blob: bytes | None) -> None:
+        self._nos.append(no)
+        self._ns.append(n)
+        self._last.append(last - no * self.chunk)
+        self._at.append(len(self._mem) if blob is not None else -1)
+        self._len.append(len(blob) if blob is not None else 0)
+        if blob is not None:
+            self._mem += blob
+
+    def _forget_blob(self, k: int) -> None:
+        """Sealed chunk k's blob out of memory (the database has it, or it goes)."""
+        at, n = self._at[k], self._len[k]
+        if at < 0:
+            return
+        del self._mem[at : at + n]
+        self._at[k] = -1
+        for j in range(k + 1, len(self._at)):
+            if self._at[j] >= 0:
+                self._at[j] -= n
+
+    def _remove_sealed(self, k: int) -> None:
+        self._forget_blob(k)
+        for a in (self._nos, self._ns, self._last, self._at, self._len):
+            del a[k]
+
+    def _blob_at(self, k: int) -> bytes | None:
+        at = self._at[k]
+        if at >= 0:
+            return bytes(self._mem[at : at + self._len[k]])
+        return self.fetch(self._nos[k]) if self.fetch is not None else None
+
+    def _unseal_newest(self) -> None:
+        """The newest sealed chunk back into the (empty) tail, to drop from it."""
+        blob = self._blob_at(-1 % len(self._nos))
+        self._remove_sealed(len(self._nos) - 1)
+        self.tail_version += 1
+        for r in chunks.decode(blob) if blob else []:
+            self._idx.append(r[0])
+            self._stats.extend(r[1 : 1 + 2 * STATS])
+            self._bytes.extend(r[1 + 2 * STATS :])
 
     def newest_idx(self) -> int | None:
-        return self._idx[self._pos(self._size - 1)] if self._size else None
+        if not self._size:
+            return None
+        return self._idx[-1] if len(self._idx) else self._newest(-1)
+
+    def _newest(self, k: int) -> int:
+        return self._nos[k] * self.chunk + self._last[k]
 
     def drop_from(self, idx: int) -> int:
         """Forget buckets with index ≥ idx (newest first); how many went."""
         dropped = 0
-        while self._size and self._idx[self._pos(self._size - 1)] >= idx:
+        while self._size:
+            if not len(self._idx):
+                if self._newest(-1) < idx:
+                    break
+                self._unseal_newest()
+                continue
+            if self._idx[-1] < idx:
+                break
+            del self._idx[-1]
+            del self._stats[-2 * STATS :]
+            del self._bytes[-2:]
             self._size -= 1
+            self.tail_version += 1
             dropped += 1
+        if not self._size:  # what is left was hidden by capacity
+            self._clear()
+        elif dropped and self._skip:
+            self._forget_hidden()
         return dropped
+
+    def _forget_hidden(self) -> None:
+        """Really remove the buckets capacity hides (after a drop they would otherwise come back
+        at the next restore, which counts capacity afresh): rare, so the re-encoding is fine."""
+        skip, self._skip = self._skip, 0
+        if not self._nos:
+            del self._idx[:skip]
+            del self._stats[: skip * 2 * STATS]
+            del self._bytes[: skip * 2]
+            self.tail_version += 1
+            return
+        blob = self._blob_at(0)
+        kept = chunks.decode(blob)[skip:] if blob else []
+        no, last = self._nos[0], self._newest(0)
+        self._remove_sealed(0)
+        # Back in front (even empty), in memory: the next save writes it over the database's.
+        self._nos.insert(0, no)
+        self._ns.insert(0, len(kept))
+        self._last.insert(0, (kept[-1][0] if kept else last) - no * self.chunk)
+        new = chunks.encode(kept)
+        self._len.insert(0, len(new))
+        self._at.insert(0, 0)
+        for j in range(1, len(self._at)):
+            if self._at[j] >= 0:
+                self._at[j] += len(new)
+        self._mem[0:0] = new
+
+    def _clear(self) -> None:
+        for a in (self._nos, self._ns, self._last, self._at, self._len, self._idx, self._stats, self._bytes):
+            del a[:]
+        self._mem = bytearray()
+        self._skip = 0
+        self.tail_version += 1
 
     def records(self, since_idx: int = 0) -> list[tuple[int, ...]]:
         """(idx, 12 statistics, rx_bytes, tx_bytes) of buckets from since_idx on, oldest first."""
-        out = []
-        for k in range(self._size):
-            pos = self._pos(k)
-            if self._idx[pos] >= since_idx:
-                out.append((self._idx[pos], *self._stats[pos * 2 * STATS : (pos + 1) * 2 * STATS],
-                            self._bytes[pos * 2], self._bytes[pos * 2 + 1]))
+        return [tuple(r) for r in self._lists(since_idx)]
+
+    def _taken(self, since_idx: int) -> tuple[list[tuple[bytes | None, int]], list[list[int]]]:
+        """What reading from since_idx on needs, copied: (blob, buckets to skip) of each sealed
+        chunk concerned, and the tail's rows. Blobs are fetched now, before any decoding: what
+        fetching keeps (SQLite's cache) is not allocated among the many short-lived numbers."""
+        blobs = [(self._blob_at(k), self._skip if k == 0 else 0) for k, no in enumerate(self._nos)
+                 if (no + 1) * self.chunk > since_idx]
+        skip = self._skip if not self._nos else 0
+        return blobs, [list(r) for r in self._tail()[skip:] if r[0] >= since_idx]
+
+    def _pieces(self, since_idx: int) -> Iterator[list[list[int]]]:
+        """The buckets from since_idx on as lists, a chunk at a time, oldest first."""
+        return _decoded(*self._taken(since_idx), since_idx)
+
+    def _lists(self, since_idx: int) -> list[list[int]]:
+        out: list[list[int]] = []
+        for piece in self._pieces(since_idx):
+            out += piece
         return out
+
+    def json_stream(self, interval: int, since_idx: int = 0) -> Iterator[bytes]:
+        """rows() as JSON, in pieces of a chunk: what they need is copied now (call this under the
+        store's lock), the decoding happens as the pieces are taken, outside it. A year of
+        buckets never exists as Python lists, nor as one string."""
+        ms = interval * 1000
+        blobs, tail = self._taken(since_idx)
+
+        def pieces() -> Iterator[bytes]:
+            yield b"["
+            sep = b""
+            for piece in _decoded(blobs, tail, since_idx):
+                if piece:
+                    for r in piece:
+                        r[0] *= ms
+                    yield sep + json.dumps(piece, separators=(",", ":"))[1:-1].encode()
+                    sep = b","
+            yield b"]"
+
+        return pieces()
+
+    def json_rows(self, interval: int, since_idx: int = 0) -> bytes:
+        return b"".join(self.json_stream(interval, since_idx))
 
     def load(self, records: Iterable[Sequence[int]]) -> None:
         """Bulk load of records() tuples, oldest first, into an empty level (start-up)."""
-        if self._size:
+        if self._size or self._nos:
             raise ValueError("load() needs an empty level")
         for r in records:
-            self._idx.append(r[0])
-            self._stats.extend(r[1 : 1 + 2 * STATS])
-            self._bytes.extend(r[1 + 2 * STATS :])
-        excess = len(self._idx) - self.capacity
-        if excess > 0:
-            del self._idx[:excess]
-            del self._stats[: excess * 2 * STATS]
-            del self._bytes[: excess * 2]
-        self._size = len(self._idx)
+            self.append(r[0], tuple(r[1 : 1 + 2 * STATS]), *r[1 + 2 * STATS :])
 
     def rows(self, interval: int, since_idx: int = 0) -> list[list[int]]:
         """API rows: [ts_ms, rx avg max min p90 p95 p99, tx avg ... p99, rx_bytes, tx_bytes]."""
-        out = []
-        for k in range(self._size):
-            pos = self._pos(k)
-            idx = self._idx[pos]
-            if idx < since_idx:
-                continue
-            out.append([idx * interval * 1000, *self._stats[pos * 2 * STATS : (pos + 1) * 2 * STATS],
-                        self._bytes[pos * 2], self._bytes[pos * 2 + 1]])
+        ms = interval * 1000
+        out = self._lists(since_idx)
+        for r in out:
+            r[0] *= ms
         return out
+
+    # -- persistence ---------------------------------------------------------
+
+    def unsaved(self) -> list[tuple[int, int, int, bytes]]:
+        """(number, buckets, newest index, blob) of sealed chunks held only in memory."""
+        return [(self._nos[k], self._ns[k], self._newest(k), self._blob_at(k))  # type: ignore[misc]
+                for k in range(len(self._nos)) if self._at[k] >= 0]
+
+    def saved(self, no: int, blob: bytes) -> None:
+        """The database has chunk `no` as `blob`: read it from there from now on."""
+        k = bisect.bisect_left(self._nos, no)
+        if self.fetch is not None and k < len(self._nos) and self._nos[k] == no and self._blob_at(k) == blob:
+            self._forget_blob(k)
+
+    def tail_blob(self) -> bytes:
+        return chunks.encode(self._tail())
+
+    def tail_unsaved(self) -> bool:
+        return self.tail_version != self._tail_saved
+
+    def saved_tail(self, version: int) -> None:
+        """The database has the tail as of `version`."""
+        self._tail_saved = version
+
+    def restore(self, sealed: Iterable[tuple[int, int, int, bytes | None]] | Sealed, tail: bytes) -> None:
+        """Sealed chunks (number, buckets, newest index, blob or None when `fetch` has it), oldest
+        first, or a Sealed of those `fetch` has, and the tail, into an empty level."""
+        if self._size or self._nos:
+            raise ValueError("restore() needs an empty level")
+        if isinstance(sealed, Sealed):  # taken over as they are: no copy, no growing arrays
+            self._nos, self._ns, self._last = sealed.nos, sealed.ns, sealed.last
+            self._at = array("i", [-1]) * len(sealed.nos)
+            self._len = array("I", bytes(4 * len(sealed.nos)))
+            self._size = sum(sealed.ns)
+            sealed = ()
+        for no, n, last, blob in sealed:
+            self._add_sealed(no, n, last, blob)
+            self._size += n
+        for r in chunks.decode(tail):
+            if self._nos and r[0] // self.chunk <= self._nos[-1]:
+                continue  # already sealed
+            self.append(r[0], tuple(r[1 : 1 + 2 * STATS]), *r[1 + 2 * STATS :])
+        self._trim()
+
+    def stats_bytes(self) -> tuple[int, int]:
+        """(bytes of sealed blobs in memory, buckets in the tail): for the bench."""
+        return len(self._mem), len(self._idx)
+
+
+def _decoded(blobs: list[tuple[bytes | None, int]], tail: list[list[int]],
+             since_idx: int) -> Iterator[list[list[int]]]:
+    for blob, cut in blobs:
+        recs = chunks.decode_lists(blob)[cut:] if blob else []
+        yield [r for r in recs if r[0] >= since_idx]
+    yield tail
 
 
 class History:
@@ -148,7 +390,7 @@ class History:
 
     def __init__(self, levels: tuple[Level, ...] = DEFAULT_LEVELS) -> None:
         self.levels = levels
-        self.rows = {level.name: LevelRows(level.capacity) for level in levels}
+        self.rows = {level.name: LevelRows(level.capacity, level.chunk) for level in levels}
         self._top = max(level.interval for level in levels)
         self._open: dict[str, int | None] = {level.name: None for level in levels}
         # Samples of the current largest bucket, oldest first.

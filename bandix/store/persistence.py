@@ -1,5 +1,12 @@
 """--traffic-persist-history: restore at start, save every flush interval and at stop.
 
+A periodic save writes what changed: devices' counters, newly sealed history
+chunks and each level's open chunk (a few KB a device); realtime rings and
+sample buffers are written at a stop only, so a crash or power cut loses them
+(and with them the samples of the open buckets), never a closed bucket older
+than one flush interval. Sealed chunks the database has are dropped from
+memory and read back from it on request: history costs flash, not RAM.
+
 Saves run in a writer thread so a slow flash never delays the once-a-second
 reading; a save still running when the next is due makes that one wait for
 the following interval. Any failure is logged and the daemon keeps serving
@@ -47,6 +54,7 @@ class Persistence:
         except DatabaseUnavailable as exc:
             log.error("history is kept in memory only: %s", exc)
             return
+        self._store.fetch_chunk = self._db.read_chunk
         try:
             loaded = self._db.load()
             if loaded:
@@ -69,7 +77,7 @@ class Persistence:
             return
         self._next = time.monotonic() + self._interval
         try:
-            self._queue.put_nowait(self._store.snapshot(dict(self._db.watermarks)))
+            self._queue.put_nowait(self._store.snapshot(final=False))
         except queue.Full:
             log.warning("the previous history save is still running; skipping this one")
 
@@ -79,7 +87,8 @@ class Persistence:
             return
         self._queue.put(None)
         self._thread.join()
-        self._save(self._store.snapshot(dict(self._db.watermarks)))
+        self._save(self._store.snapshot(final=True))
+        self._store.fetch_chunk = None
         self._db.close()
 
     def _writer(self) -> None:
@@ -99,6 +108,7 @@ class Persistence:
             log.exception("saving history to %s failed", self._db.path)
             self._failing = "bug"
             return
+        self._store.saved(snap)
         if self._failing:
             log.info("saving history to %s works again", self._db.path)
             self._failing = None

@@ -8,20 +8,25 @@ touches a file that is not bandix's.
 from __future__ import annotations
 
 APPLICATION_ID = 0x62616E64  # "band"
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 STAT_COLUMNS = [f"{d}_{s}" for d in ("rx", "tx") for s in ("avg", "max", "min", "p90", "p95", "p99")]
 BUCKET_COLUMNS = ["series", "level", "idx", *STAT_COLUMNS, "rx_bytes", "tx_bytes"]  # idx = stamp // interval
 
-# Version 1: traffic history.
-HISTORY = f"""
+# Version 1: traffic history, one row per closed bucket (`buckets`). Rings and sample
+# buffers in `series` are what a restart needs; since version 3 they are written at a
+# stop only (meta "clean" = 1 says they are current).
+BASE = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID;
 CREATE TABLE devices (mac TEXT PRIMARY KEY, offsets BLOB NOT NULL, kernel BLOB NOT NULL,
                       last_online_ms INTEGER NOT NULL, created_ms INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE series (id INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL, ring BLOB NOT NULL, buffer BLOB NOT NULL);
+"""
+BUCKETS = f"""
 CREATE TABLE buckets ({", ".join(f"{c} INTEGER NOT NULL" for c in BUCKET_COLUMNS)},
                       PRIMARY KEY (series, level, idx)) WITHOUT ROWID;
 """
+HISTORY = BASE + BUCKETS
 
 # Version 2: flow analytics. Minutes are Unix seconds at the start of the
 # minute (hour); "" stands for no domain, so keys never hold NULL.
@@ -60,12 +65,34 @@ CREATE TABLE health_1m (
     read_ms REAL NOT NULL);
 """
 
-# Version 3: QUIC Initials that could not be read because cryptography is not installed.
+# Version 3: closed buckets in compact chunks (bandix.store.chunks), one row per chunk,
+# and the open chunk of each level in `tails`. Keys are rowids (no index, blobs up to
+# ~4 KB stay in their page): chunk key = level << 58 | chunk number << 24 | series, the
+# chunk number being idx // the level's chunk size (every device seals the same chunk at
+# the same save: one run of pages, not one page a device); tail key = series << 3 | level.
+# A version-2 file's `buckets` are converted by the history database when it loads
+# them, and the table dropped at its next save.
+CHUNKS = """
+CREATE TABLE chunks (key INTEGER PRIMARY KEY, buckets INTEGER NOT NULL, newest INTEGER NOT NULL,
+                     data BLOB NOT NULL);
+CREATE TABLE tails (key INTEGER PRIMARY KEY, data BLOB NOT NULL);
+"""
+
+
+def chunk_key(series: int, level: int, chunk: int) -> int:
+    return level << 58 | chunk << 24 | series
+
+
+def tail_key(series: int, level: int) -> int:
+    return series << 3 | level
+
+
+# Version 4: QUIC Initials that could not be read because cryptography is not installed.
 QUIC_UNAVAILABLE = """
 ALTER TABLE health_1m ADD COLUMN hellos_quic_unavailable INTEGER NOT NULL DEFAULT 0;
 """
 
-CREATE = HISTORY + ANALYTICS + QUIC_UNAVAILABLE
+CREATE = BASE + CHUNKS + ANALYTICS + QUIC_UNAVAILABLE
 # MIGRATIONS[v] turns a version-v file into version v + 1.
-MIGRATIONS = {1: ANALYTICS, 2: QUIC_UNAVAILABLE}
+MIGRATIONS = {1: ANALYTICS, 2: CHUNKS, 3: QUIC_UNAVAILABLE}
 ANALYTICS_TABLES = ("flow_1m_5t", "flow_1h", "dns_1m", "sni_1m", "dns_cache_1m", "health_1m")

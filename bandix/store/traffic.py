@@ -17,8 +17,9 @@ from __future__ import annotations
 import logging
 import operator
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from typing import NamedTuple
 
 from .levels import DEFAULT_LEVELS, History, Level
@@ -92,11 +93,22 @@ class DeviceRecord:
 
 
 @dataclass
+class LevelRecord:
+    """One level of one series as the database keeps it."""
+
+    # (chunk number, buckets, newest index, blob): sealed chunks, oldest first. In a
+    # snapshot only those the database does not have yet; at restore, blob None = read
+    # through the store's fetch_chunk when needed.
+    sealed: list[tuple[int, int, int, bytes | None]]
+    tail: bytes | None  # the open chunk's buckets (chunks.encode); None: unchanged since saved
+    tail_version: int = 0
+
+
+@dataclass
 class SeriesRecord:
-    ring: bytes
-    buffer: tuple[bytes, ...]
-    # level → LevelRows.records() tuples: all of them, or those past a watermark
-    rows: dict[str, Iterable[Sequence[int]]]
+    ring: bytes | None  # None: not part of this snapshot (a periodic save)
+    buffer: tuple[bytes, ...] | None
+    levels: dict[str, LevelRecord]
 
 
 @dataclass
@@ -109,6 +121,7 @@ class Snapshot:
     series: dict[str, SeriesRecord]
     forgotten: list[str] = field(default_factory=list)
     rewrite_from_ms: int | None = None  # the clock stepped back: stored buckets from here are stale
+    final: bool = True  # with rings and sample buffers (a stop); periodic saves leave them out
 
 
 def _view(d: Device) -> DeviceView:
@@ -133,13 +146,15 @@ class TrafficStore:
         self.fresh_counters = fresh_counters
         self._lock = threading.Lock()
         self._listeners: list[Callable[[], None]] = []
+        # (series name, level name, chunk number) → a sealed chunk the database holds
+        self.fetch_chunk: Callable[[str, str, int], bytes | None] | None = None
         self.reset()
 
     def reset(self) -> None:
         """Back to empty (also after a restore that failed half way)."""
         with self._lock:
             self._devices: dict[str, Device] = {}
-            self._all = Series(self.retention_seconds, self.levels)
+            self._all = self._new_series(ALL)
             self._last_mono: float | None = None
             self.readings = 0  # how many update()s so far: what answers built from the store may be cached by
             self._last_ts: int | None = None
@@ -154,8 +169,17 @@ class TrafficStore:
             self._live_asked: dict[str, int] | None = None
             self._live_built: tuple | None = None
 
+    def _new_series(self, name: str) -> Series:
+        series = Series(self.retention_seconds, self.levels)
+        for level_name, rows in series.history.rows.items():
+            rows.fetch = partial(self._fetch, name, level_name)
+        return series
+
+    def _fetch(self, name: str, level: str, no: int) -> bytes | None:
+        return self.fetch_chunk(name, level, no) if self.fetch_chunk else None
+
     def _new_device(self, mac: str, ts_ms: int) -> Device:
-        dev = self._devices[mac] = Device(mac, Series(self.retention_seconds, self.levels), created_ms=ts_ms)
+        dev = self._devices[mac] = Device(mac, self._new_series(mac), created_ms=ts_ms)
         self._live_built = None  # built without it
         return dev
 
@@ -357,15 +381,48 @@ class TrafficStore:
             series = self._series(mac)
             return series.history.rows[level].rows(lv.interval, since) if series else None
 
+    def level_json(self, level: str, mac: str | None, now_ms: int) -> Iterator[bytes] | None:
+        """level_rows() as JSON, in pieces decoded as they are taken (outside the lock); None
+        for an unknown device."""
+        lv = self.level_by_name[level]
+        since = now_ms // 1000 // lv.interval - lv.capacity + 1
+        with self._lock:
+            series = self._series(mac)
+            return series.history.rows[level].json_stream(lv.interval, since) if series else None
+
+    def level_bytes(self, level: str, start_ms: int, end_ms: int,
+                    macs: list[str] | None = None) -> dict[str, list[tuple[int, int, int]]]:
+        """Bytes per device per bucket of `level` in [start_ms, end_ms): mac (or ALL) →
+        [(bucket start ms, rx bytes, tx bytes)], oldest first, buckets without traffic left
+        out. macs None: every device and ALL. A bucket counts when its start is in the range."""
+        lv = self.level_by_name[level]
+        ms = lv.interval * 1000
+        first, stop = -(-start_ms // ms), -(-end_ms // ms)  # bucket indexes whose start is in range
+        with self._lock:
+            names = [ALL, *self._devices] if macs is None else macs
+            out = {}
+            for name in names:
+                series = self._series(None if name == ALL else name)
+                if series is not None:
+                    out[name] = [(r[0] * ms, r[13], r[14]) for r in series.history.rows[level].records(first)
+                                 if r[0] < stop]
+            return out
+
     # -- persistence ------------------------------------------------------
 
-    def snapshot(self, since_idx: dict[str, int]) -> Snapshot:
-        """A copy for the database: buckets with an index above since_idx[level] only."""
+    def snapshot(self, final: bool = True) -> Snapshot:
+        """A copy for the database: sealed chunks it does not have yet, every open chunk, and
+        when final (a stop) the realtime rings and sample buffers too."""
         with self._lock:
             def record(series: Series) -> SeriesRecord:
-                rows = {lv.name: series.history.rows[lv.name].records(since_idx.get(lv.name, -1) + 1)
-                        for lv in self.levels}
-                return SeriesRecord(series.ring.dump(), series.history.buffer_state(), rows)
+                levels = {}
+                for lv in self.levels:
+                    rows = series.history.rows[lv.name]
+                    tail = rows.tail_blob() if final or rows.tail_unsaved() else None
+                    levels[lv.name] = LevelRecord(rows.unsaved(), tail, rows.tail_version)
+                if not final:
+                    return SeriesRecord(None, None, levels)
+                return SeriesRecord(series.ring.dump(), series.history.buffer_state(), levels)
 
             snap = Snapshot(
                 wall_ms=self._last_ts or 0,
@@ -375,9 +432,27 @@ class TrafficStore:
                 series={ALL: record(self._all), **{m: record(d.series) for m, d in self._devices.items()}},
                 forgotten=self._forgotten_unsaved,
                 rewrite_from_ms=self._rewrite_from_ms,
+                final=final,
             )
             self._forgotten_unsaved, self._rewrite_from_ms = [], None
             return snap
+
+    def saved(self, snap: Snapshot) -> None:
+        """The database now holds snap's sealed chunks: drop them from memory (reads fetch them)."""
+        with self._lock:
+            for name, rec in snap.series.items():
+                series = self._series(None if name == ALL else name)
+                if series is None:
+                    continue
+                for level_name, lrec in rec.levels.items():
+                    rows = series.history.rows.get(level_name)
+                    if rows is None:
+                        continue
+                    for no, _, _, blob in lrec.sealed:
+                        if blob is not None:
+                            rows.saved(no, blob)
+                    if lrec.tail is not None:
+                        rows.saved_tail(lrec.tail_version)
 
     def restore(self, snap: Snapshot, same_counters: bool, same_boot: bool) -> None:
         """Load a saved state before the first reading.
@@ -399,11 +474,13 @@ class TrafficStore:
                 series = self._all if name == ALL else self._series(name)
                 if series is None:
                     continue
-                series.ring.load(rec.ring)
-                for level_name, records in rec.rows.items():
+                if rec.ring is not None:
+                    series.ring.load(rec.ring)
+                for level_name, lrec in rec.levels.items():
                     if level_name in self.level_by_name:
-                        series.history.rows[level_name].load(records)
-                series.history.restore_buffer(rec.buffer)
+                        series.history.rows[level_name].restore(lrec.sealed, lrec.tail or b"")
+                if rec.buffer is not None:
+                    series.history.restore_buffer(rec.buffer)
             self._last_ts = snap.wall_ms or None
             self._hold_until_ms = self._last_ts
             if same_counters and same_boot:

@@ -1,0 +1,107 @@
+"""The compact encoding of closed history buckets: one blob per chunk of a level.
+
+A bucket is 15 integers: its index, the six statistics (avg, max, min, p90,
+p95, p99) of rx and of tx, and the rx and tx bytes. Kept as Python tuples they
+cost ~600 bytes, as fixed-width arrays 68; here a busy bucket costs 5–30
+bytes, exactly (integers only, nothing rounded), because:
+
+- the index is the step from the previous bucket (1 when every bucket is busy);
+- each average is the step from the previous bucket's average;
+- max, min, the percentiles and the bytes are predicted from the previous
+  bucket's shape scaled by this bucket's average (a device's rate
+  distribution changes slowly, and bytes ≈ average × seconds), and only the
+  difference from the prediction is kept;
+- every value is a zig-zag varint (small magnitudes take one byte), written
+  column by column (all the index steps, then all the rx averages, ...), and
+  the whole chunk is deflated when that is smaller.
+
+Decoding needs nothing but the blob.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterable, Sequence
+
+WIDTH = 15  # idx, 12 statistics, rx_bytes, tx_bytes
+RAW, DEFLATED = 0, 1
+# Per direction: avg, then what is predicted from it (positions in the record).
+_DIRS = ((1, (2, 3, 4, 5, 6, 13)), (7, (8, 9, 10, 11, 12, 14)))
+
+
+def _put(out: bytearray, v: int) -> None:
+    v = v << 1 if v >= 0 else (-v << 1) - 1  # zig-zag
+    while v > 0x7F:
+        out.append((v & 0x7F) | 0x80)
+        v >>= 7
+    out.append(v)
+
+
+def _predict(avg: int, prev_avg: int, prev_v: int) -> int:
+    return (avg * prev_v + prev_avg // 2) // prev_avg if prev_avg else prev_v
+
+
+def encode(records: Iterable[Sequence[int]]) -> bytes:
+    """Records (idx ascending, 15 non-negative integers each) as one blob."""
+    cols = [bytearray() for _ in range(WIDTH)]  # column by column: deflate finds more alike
+    prev: Sequence[int] = [0] * WIDTH
+    n = 0
+    for r in records:
+        _put(cols[0], r[0] - prev[0])
+        c = 1
+        for a, shaped in _DIRS:
+            avg, prev_avg = r[a], prev[a]
+            _put(cols[c], avg - prev_avg)
+            c += 1
+            for k in shaped:
+                _put(cols[c], r[k] - _predict(avg, prev_avg, prev[k]))
+                c += 1
+        prev = r
+        n += 1
+    out = bytearray()
+    _put(out, n)
+    for col in cols:
+        out += col
+    packed = zlib.compress(bytes(out), 9)
+    return bytes([DEFLATED]) + packed if len(packed) < len(out) else bytes([RAW]) + out
+
+
+def decode(blob: bytes) -> list[tuple[int, ...]]:
+    """The records of encode(), in order."""
+    return [tuple(r) for r in decode_lists(blob)]
+
+
+def decode_lists(blob: bytes) -> list[list[int]]:
+    """decode() as lists (the API's rows are lists: no second copy)."""
+    if not blob:
+        return []
+    data = zlib.decompress(blob[1:]) if blob[0] == DEFLATED else memoryview(blob)[1:]
+    values: list[int] = []
+    v = shift = 0
+    for byte in data:
+        v |= (byte & 0x7F) << shift
+        if byte & 0x80:
+            shift += 7
+            continue
+        values.append(v >> 1 if not v & 1 else -((v + 1) >> 1))
+        v = shift = 0
+    if not values or len(values) != 1 + WIDTH * values[0]:
+        raise ValueError("truncated history chunk")
+    n = values[0]
+    out: list[list[int]] = []
+    prev = [0] * WIDTH
+    for i in range(n):
+        d = values[1 + i :: n]  # column c of record i is d[c]
+        r = [0] * WIDTH
+        r[0] = prev[0] + d[0]
+        c = 1
+        for a, shaped in _DIRS:
+            prev_avg = prev[a]
+            avg = r[a] = prev_avg + d[c]
+            c += 1
+            for k in shaped:
+                r[k] = _predict(avg, prev_avg, prev[k]) + d[c]
+                c += 1
+        out.append(r)
+        prev = r
+    return out
