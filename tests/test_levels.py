@@ -47,7 +47,7 @@ def test_default_levels_match_the_spec():
 
 def feed(history, start_s, rates_rx, step=1):
     for k, r in enumerate(rates_rx):
-        history.add((start_s + k * step) * 1000, r, 2 * r, r, 2 * r)
+        history.add((start_s + k * step) * 1000, r, 2 * r, r, 2 * r, 3 * r, 5 * r)
 
 
 def test_buckets_close_at_their_edges_with_their_own_samples():
@@ -60,6 +60,23 @@ def test_buckets_close_at_their_edges_with_their_own_samples():
     assert a[0][13:] == [3, 6]  # WAN bytes of the bucket
     # The 12 s bucket [996, 1008) holds seconds 1000..1007; 1008.. are still open.
     assert h.rows["c"].rows(12) == [[996_000, *summarize(range(1, 9)), *summarize(range(2, 17, 2)), 36, 72]]
+    # LAN bytes are kept beside them for usage, and the API's rows leave them out.
+    assert h.rows["c"].usage(12) == [[996_000, 36, 72, 108, 180]]
+    assert h.rows["c"].records()[0][13:] == (36, 72, 108, 180)
+
+
+def test_a_bucket_with_lan_traffic_only_is_kept_for_usage_not_shown_in_the_api_rows():
+    h = History(SMALL)
+    for s in range(1000, 1004):
+        h.add(s * 1000, 0, 0, 0, 0, 1500, 40)  # a LAN copy: no WAN rate, no WAN bytes
+    h.add(1004 * 1000, 9, 9, 9, 9)
+    h.add(1012 * 1000, 0, 0, 0, 0)
+    assert [r[0] for r in h.rows["a"].rows(2)] == [1004_000]
+    assert h.rows["a"].usage(2) == [[1000_000, 0, 0, 3000, 80], [1002_000, 0, 0, 3000, 80],
+                                    [1004_000, 9, 9, 0, 0]]
+    assert h.rows["c"].rows(12) == [[1000_000 - 4000, *summarize([0, 0, 0, 0, 9]), *summarize([0, 0, 0, 0, 9]),
+                                     9, 9]]
+    assert h.rows["c"].usage(12) == [[996_000, 9, 9, 6000, 160]]
 
 
 def test_bucket_stamp_is_aligned_to_the_interval():
@@ -128,9 +145,9 @@ def test_buffer_survives_a_restart():
     b_rows_before = {n: list(r.rows(1)) for n, r in a.rows.items()}
     b.restore_buffer(a.buffer_state())
     for name, rows in a.rows.items():
-        for row in rows.rows(1):
-            b.rows[name].append(row[0] // 1000, tuple(row[1:13]), row[13], row[14])
+        for row in rows.records():
+            b.rows[name].append(row[0], tuple(row[1:13]), *row[13:])
     feed(a, 1220, [7] * 5)
     feed(b, 1220, [7] * 5)
-    assert {n: r.rows(1) for n, r in a.rows.items()} == {n: r.rows(1) for n, r in b.rows.items()}
+    assert {n: r.records() for n, r in a.rows.items()} == {n: r.records() for n, r in b.rows.items()}
     assert b_rows_before["c"] != a.rows["c"].rows(1)

@@ -1,4 +1,4 @@
-"""GET /api/traffic/usage/{ranking,increments,export}: WAN bytes over any range, from the
+"""GET /api/traffic/usage/{ranking,increments,export}: WAN, LAN or all bytes over any range, from the
 history levels (bandix/store/usage.py says how a range maps to their buckets)."""
 
 from __future__ import annotations
@@ -23,9 +23,6 @@ def choice_param(req: falcon.Request, name: str, choices: tuple[str, ...], defau
     if value is None:
         return default
     if value not in choices:
-        if name == "network_type" and value in ("lan", "all"):
-            raise falcon.HTTPBadRequest(description="network_type: only wan; the history levels keep "
-                                        "WAN bytes (LAN totals are in /api/traffic/devices)")
         raise falcon.HTTPBadRequest(description=f"{name}: one of {', '.join(choices)}")
     return value
 
@@ -45,8 +42,8 @@ class RankingResource:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         start, end = range_params(req)
-        choice_param(req, "network_type", usage.NETWORK_TYPES, "wan")
-        data = usage.ranking(self._ctx.store, start, end)
+        network_type = choice_param(req, "network_type", usage.NETWORK_TYPES, "wan")
+        data = usage.ranking(self._ctx.store, start, end, network_type)
         known = self._ctx.neighbours.summary()
         for d in data["devices"]:
             d["ip"] = known.get(d["mac"], ("", 0.0))[0]
@@ -62,8 +59,8 @@ class IncrementsResource:
         mac = mac_param(req)
         start, end = range_params(req)
         aggregation = choice_param(req, "aggregation", usage.AGGREGATIONS, "hourly")
-        choice_param(req, "network_type", usage.NETWORK_TYPES, "wan")
-        data = usage.device_increments(self._ctx.store, mac, start, end, aggregation)
+        network_type = choice_param(req, "network_type", usage.NETWORK_TYPES, "wan")
+        data = usage.device_increments(self._ctx.store, mac, start, end, aggregation, network_type=network_type)
         if data is None:
             raise falcon.HTTPNotFound(description=f"mac: no traffic seen from device {mac}")
         resp.media = ok(data)
@@ -80,13 +77,13 @@ class ExportResource:
     def __init__(self, ctx) -> None:
         self._ctx = ctx
 
-    def rows(self, start: int, end: int, aggregation: str) -> tuple[dict, list[dict]]:
+    def rows(self, start: int, end: int, aggregation: str, network_type: str = "wan") -> tuple[dict, list[dict]]:
         store, ctx = self._ctx.store, self._ctx
         known = ctx.neighbours.summary()
         span = usage.choose_span(store.levels, start, end, usage.newest_ms(store))  # one range for every device
         out = []
         for dev in sorted(store.devices(), key=lambda d: d.mac):
-            data = usage.device_increments(store, dev.mac, start, end, aggregation, span)
+            data = usage.device_increments(store, dev.mac, start, end, aggregation, span, network_type)
             if data is None:  # forgotten meanwhile
                 continue
             for inc in data["increments"]:
@@ -102,14 +99,16 @@ class ExportResource:
         fmt = choice_param(req, "format", ("csv", "json"), "csv")
         start, end = range_params(req)
         aggregation = choice_param(req, "aggregation", usage.AGGREGATIONS, "daily")
-        span, rows = self.rows(start, end, aggregation)
+        network_type = choice_param(req, "network_type", usage.NETWORK_TYPES, "wan")
+        span, rows = self.rows(start, end, aggregation, network_type)
         day = "%Y%m%d"
         first = time.strftime(day, time.localtime(span["start_ms"] / 1000))
         last = time.strftime(day, time.localtime(max(span["start_ms"], span["end_ms"] - 1) / 1000))
-        name = f"bandix-usage-{aggregation}-{first}-{last}.{fmt}"
+        kind = "" if network_type == "wan" else f"{network_type}-"  # wan: the name it always had
+        name = f"bandix-usage-{kind}{aggregation}-{first}-{last}.{fmt}"
         resp.downloadable_as = name
         if fmt == "json":
-            resp.media = ok({**span, "network_type": "wan", "aggregation": aggregation, "rows": rows})
+            resp.media = ok({**span, "network_type": network_type, "aggregation": aggregation, "rows": rows})
             return
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\r\n")  # RFC 4180

@@ -1,9 +1,10 @@
 """The compact encoding of closed history buckets: one blob per chunk of a level.
 
-A bucket is 15 integers: its index, the six statistics (avg, max, min, p90,
-p95, p99) of rx and of tx, and the rx and tx bytes. Kept as Python tuples they
-cost ~600 bytes, as fixed-width arrays 68; here a busy bucket costs 5–30
-bytes, exactly (integers only, nothing rounded), because:
+A bucket is 17 integers: its index, the six statistics (avg, max, min, p90,
+p95, p99) of WAN rx and of WAN tx, the WAN rx and tx bytes, and the LAN rx and
+tx bytes. Kept as Python tuples they cost ~650 bytes, as fixed-width arrays 84;
+here a busy bucket costs 5–30 bytes, exactly (integers only, nothing
+rounded), because:
 
 - the index is the step from the previous bucket (1 when every bucket is busy);
 - each average is the step from the previous bucket's average;
@@ -11,11 +12,15 @@ bytes, exactly (integers only, nothing rounded), because:
   bucket's shape scaled by this bucket's average (a device's rate
   distribution changes slowly, and bytes ≈ average × seconds), and only the
   difference from the prediction is kept;
+- the LAN bytes (no rate to predict them from) are the step from the previous
+  bucket's (0 for the many devices that talk only to the Internet);
 - every value is a zig-zag varint (small magnitudes take one byte), written
   column by column (all the index steps, then all the rx averages, ...), and
   the whole chunk is deflated when that is smaller.
 
-Decoding needs nothing but the blob.
+Decoding needs nothing but the blob. Its first byte says raw or deflated, and
+the format: blobs written before the LAN columns (formats 0 and 1, 15 integers
+a bucket, schema 4 and older) decode with LAN bytes 0.
 """
 
 from __future__ import annotations
@@ -23,8 +28,11 @@ from __future__ import annotations
 import zlib
 from collections.abc import Iterable, Sequence
 
-WIDTH = 15  # idx, 12 statistics, rx_bytes, tx_bytes
-RAW, DEFLATED = 0, 1
+WIDTH = 17  # idx, 12 statistics, wan rx_bytes, wan tx_bytes, lan rx_bytes, lan tx_bytes
+WAN_WIDTH = 15  # a bucket of format 0 (before the LAN columns)
+LAN = (15, 16)  # positions of the LAN bytes: each the step from the previous bucket's
+RAW, DEFLATED = 0, 1  # the low bit of the first byte
+FORMAT = 2  # the first byte is FORMAT | RAW or FORMAT | DEFLATED; 0 | ... is the 15-wide format
 # Per direction: avg, then what is predicted from it (positions in the record).
 _DIRS = ((1, (2, 3, 4, 5, 6, 13)), (7, (8, 9, 10, 11, 12, 14)))
 
@@ -42,7 +50,7 @@ def _predict(avg: int, prev_avg: int, prev_v: int) -> int:
 
 
 def encode(records: Iterable[Sequence[int]]) -> bytes:
-    """Records (idx ascending, 15 non-negative integers each) as one blob."""
+    """Records (idx ascending, 17 non-negative integers each) as one blob."""
     cols = [bytearray() for _ in range(WIDTH)]  # column by column: deflate finds more alike
     prev: Sequence[int] = [0] * WIDTH
     n = 0
@@ -56,6 +64,9 @@ def encode(records: Iterable[Sequence[int]]) -> bytes:
             for k in shaped:
                 _put(cols[c], r[k] - _predict(avg, prev_avg, prev[k]))
                 c += 1
+        for k in LAN:
+            _put(cols[c], r[k] - prev[k])
+            c += 1
         prev = r
         n += 1
     out = bytearray()
@@ -63,7 +74,7 @@ def encode(records: Iterable[Sequence[int]]) -> bytes:
     for col in cols:
         out += col
     packed = zlib.compress(bytes(out), 9)
-    return bytes([DEFLATED]) + packed if len(packed) < len(out) else bytes([RAW]) + out
+    return bytes([FORMAT | DEFLATED]) + packed if len(packed) < len(out) else bytes([FORMAT | RAW]) + out
 
 
 def decode(blob: bytes) -> list[tuple[int, ...]]:
@@ -75,7 +86,11 @@ def decode_lists(blob: bytes) -> list[list[int]]:
     """decode() as lists (the API's rows are lists: no second copy)."""
     if not blob:
         return []
-    data = zlib.decompress(blob[1:]) if blob[0] == DEFLATED else memoryview(blob)[1:]
+    fmt = blob[0] & ~DEFLATED
+    if fmt not in (0, FORMAT):
+        raise ValueError(f"history chunk of an unknown format {fmt}")
+    width = WIDTH if fmt == FORMAT else WAN_WIDTH
+    data = zlib.decompress(blob[1:]) if blob[0] & DEFLATED else memoryview(blob)[1:]
     values: list[int] = []
     v = shift = 0
     for byte in data:
@@ -85,7 +100,7 @@ def decode_lists(blob: bytes) -> list[list[int]]:
             continue
         values.append(v >> 1 if not v & 1 else -((v + 1) >> 1))
         v = shift = 0
-    if not values or len(values) != 1 + WIDTH * values[0]:
+    if not values or len(values) != 1 + width * values[0]:
         raise ValueError("truncated history chunk")
     n = values[0]
     out: list[list[int]] = []
@@ -101,6 +116,10 @@ def decode_lists(blob: bytes) -> list[list[int]]:
             c += 1
             for k in shaped:
                 r[k] = _predict(avg, prev_avg, prev[k]) + d[c]
+                c += 1
+        if width == WIDTH:
+            for k in LAN:
+                r[k] = prev[k] + d[c]
                 c += 1
         out.append(r)
         prev = r

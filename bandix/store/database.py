@@ -30,7 +30,10 @@ DB_NAME = "bandix.db"
 LEVEL_CODES = {"day": 0, "week": 1, "month": 2, "year": 3}
 CHUNK_MAX = (1 << 34) - 1  # the largest chunk number a key holds
 SERIES_MASK = (1 << 24) - 1
-_BUFFER_TYPES = ("q", "I", "I", "Q", "Q")  # History sample buffer: ts, rx, tx, rx bytes, tx bytes
+# History sample buffer: ts, WAN rx, tx rates, WAN rx, tx bytes, LAN rx, tx bytes (these two since
+# schema 5: a version-4 buffer is widened with zeros when the file is migrated).
+_BUFFER_TYPES = ("q", "I", "I", "Q", "Q", "Q", "Q")
+_BUFFER_TYPES_4 = _BUFFER_TYPES[:5]
 
 
 class DatabaseUnavailable(Exception):
@@ -68,8 +71,8 @@ def pack_buffer(state: tuple[bytes, ...]) -> bytes:
     return b"".join(state)
 
 
-def unpack_buffer(raw: bytes) -> tuple[bytes, ...]:
-    widths = [array(t).itemsize for t in _BUFFER_TYPES]
+def unpack_buffer(raw: bytes, types: tuple[str, ...] = _BUFFER_TYPES) -> tuple[bytes, ...]:
+    widths = [array(t).itemsize for t in types]
     n, rest = divmod(len(raw), sum(widths))
     if rest:
         raise ValueError("truncated sample buffer")
@@ -86,6 +89,23 @@ def _inflate(raw: bytes) -> bytes:
         return zlib.decompress(raw)
     except zlib.error:
         return raw
+
+
+def _widen_buffers(db: sqlite3.Connection) -> None:
+    """Schema 4 → 5: every saved sample buffer gets its LAN byte arrays, zeros (the samples
+    were taken before LAN bytes were kept). A buffer that does not parse is emptied, as
+    loading would reject it anyway. Chunks need nothing: their format byte tells."""
+    for sid, raw in db.execute("SELECT id, buffer FROM series").fetchall():
+        data = _inflate(raw)
+        if not data:
+            continue
+        try:
+            state = unpack_buffer(data, _BUFFER_TYPES_4)
+        except ValueError:
+            state = ()
+        n = len(state[0]) // 8 if state else 0
+        wide = pack_buffer((*state, bytes(8 * n), bytes(8 * n))) if n else b""
+        db.execute("UPDATE series SET buffer = ? WHERE id = ?", (zlib.compress(wide, 6), sid))
 
 
 class _Lazy:
@@ -181,6 +201,8 @@ class BandixFile:
                 log.info("%s: migrating from schema %d to %d", self.path, version, schema.SCHEMA_VERSION)
             for statement in filter(str.strip, script.split(";")):
                 db.execute(statement)
+            if 0 < version < 5:
+                _widen_buffers(db)
             db.execute(f"PRAGMA application_id = {schema.APPLICATION_ID}")
             db.execute(f"PRAGMA user_version = {schema.SCHEMA_VERSION}")
 

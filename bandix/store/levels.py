@@ -1,4 +1,5 @@
-"""History levels: buckets of one-second WAN samples with exact statistics.
+"""History levels: buckets of one-second samples: exact statistics of the WAN rates, and the
+exact WAN and LAN bytes.
 
 Every level's interval divides the largest one, so the samples of the current
 largest bucket (one hour by default) are all any open bucket needs: they are
@@ -6,7 +7,7 @@ kept in one buffer per series, and each bucket's statistics are computed from
 its own samples when it closes.
 
 Closed buckets are kept compactly: the newest in a tail of fixed-width arrays
-(68 bytes a bucket), the rest sealed, `Level.chunk` buckets of consecutive
+(84 bytes a bucket), the rest sealed, `Level.chunk` buckets of consecutive
 indexes at a time, into one blob each (bandix.store.chunks: 5–30 bytes a busy
 bucket, integers exact). With persistence, sealed blobs the database has leave
 memory and are read back through `LevelRows.fetch` when asked for, so memory
@@ -15,15 +16,22 @@ does not grow with history.
 Bucket stamps come from the wall clock. A step forward leaves an empty gap.
 A step backward drops the samples and buckets stamped after the new time
 (they would overlap the new timeline); buckets the buffer still has samples
-for are recomputed when they close again. A bucket without WAN traffic is not
+for are recomputed when they close again. A bucket without traffic is not
 stored: a missing bucket reads as zero.
+
+The LAN bytes are for usage (bandix.store.usage) only: the API's level rows
+(`rows`, `json_stream`) are the spec's, WAN only, and leave out the buckets
+that had LAN traffic only.
 
 Queries (TrafficStore holds the lock and the series):
 - `TrafficStore.level_rows(level, mac, now_ms)`: the API's rows of one level;
+- `TrafficStore.level_usage(level, mac, now_ms, since_ms)`: [bucket start ms,
+  WAN rx, WAN tx, LAN rx, LAN tx bytes] of one level;
 - `TrafficStore.level_bytes(level, start_ms, end_ms, macs=None)`: bytes per
   device per bucket in [start, end): mac (or "all") → [(bucket start ms, rx
   bytes, tx bytes)], for usage rankings and increments;
-- `LevelRows.records(since_idx)`: (idx, 12 statistics, rx bytes, tx bytes).
+- `LevelRows.records(since_idx)`: (idx, 12 statistics, WAN rx, WAN tx, LAN rx,
+  LAN tx bytes).
 """
 
 from __future__ import annotations
@@ -39,6 +47,8 @@ from . import chunks
 from .stats import summarize
 
 STATS = 6  # avg, max, min, p90, p95, p99
+BYTES = 4  # per bucket: WAN rx, WAN tx, LAN rx, LAN tx
+API_WIDTH = 1 + 2 * STATS + 2  # an API row: ts, the statistics, WAN rx and tx bytes
 U32_MAX = 0xFFFFFFFF  # rates are stored in 32 bits: 4 GB/s, beyond any router
 assert array("I").itemsize == 4
 
@@ -88,7 +98,7 @@ class LevelRows:
     """Closed buckets of one level of one series, oldest first, at most `capacity`.
 
     The buckets of chunk number idx // chunk are appended to the tail (fixed-width
-    arrays, 68 bytes a bucket); when a bucket of a later chunk arrives, the tail is
+    arrays, 84 bytes a bucket); when a bucket of a later chunk arrives, the tail is
     sealed into one compact blob (chunks.encode). Sealed blobs stay in memory until
     the database has them (saved(): then only their number and size stay, and
     reads fetch them through `fetch`). Capacity hides the oldest buckets
@@ -115,14 +125,15 @@ class LevelRows:
         self._size = 0  # buckets visible
         self._idx = array("q")  # the tail: bucket index = stamp // interval
         self._stats = array("I")  # 2 × STATS per bucket: rx then tx
-        self._bytes = array("Q")  # rx, tx
+        self._bytes = array("Q")  # BYTES per bucket: WAN rx, WAN tx, LAN rx, LAN tx
         self.tail_version = 0  # counts changes of the tail, so unchanged tails are not saved again
         self._tail_saved = 0
 
     def __len__(self) -> int:
         return self._size
 
-    def append(self, idx: int, stats: tuple[int, ...], rx_bytes: int, tx_bytes: int) -> None:
+    def append(self, idx: int, stats: tuple[int, ...], rx_bytes: int, tx_bytes: int,
+               lan_rx_bytes: int = 0, lan_tx_bytes: int = 0) -> None:
         """A closed bucket, newer than every bucket held (History drops first when recomputing)."""
         if len(self._idx) and self._idx[0] // self.chunk != idx // self.chunk:
             self._seal()
@@ -130,14 +141,14 @@ class LevelRows:
             self._unseal_newest()  # after a step back: the chunk continues
         self._idx.append(idx)
         self._stats.extend(stats)
-        self._bytes.extend((rx_bytes, tx_bytes))
+        self._bytes.extend((rx_bytes, tx_bytes, lan_rx_bytes, lan_tx_bytes))
         self._size += 1
         self.tail_version += 1
         self._trim()
 
     def _tail(self) -> list[tuple[int, ...]]:
         s, b = self._stats, self._bytes
-        return [(i, *s[k * 2 * STATS : (k + 1) * 2 * STATS], b[2 * k], b[2 * k + 1])
+        return [(i, *s[k * 2 * STATS : (k + 1) * 2 * STATS], *b[BYTES * k : BYTES * (k + 1)])
                 for k, i in enumerate(self._idx)]
 
     def _seal(self) -> None:
@@ -223,7 +234,7 @@ class LevelRows:
                 break
             del self._idx[-1]
             del self._stats[-2 * STATS :]
-            del self._bytes[-2:]
+            del self._bytes[-BYTES:]
             self._size -= 1
             self.tail_version += 1
             dropped += 1
@@ -240,7 +251,7 @@ class LevelRows:
         if not self._nos:
             del self._idx[:skip]
             del self._stats[: skip * 2 * STATS]
-            del self._bytes[: skip * 2]
+            del self._bytes[: skip * BYTES]
             self.tail_version += 1
             return
         blob = self._blob_at(0)
@@ -267,7 +278,8 @@ class LevelRows:
         self.tail_version += 1
 
     def records(self, since_idx: int = 0) -> list[tuple[int, ...]]:
-        """(idx, 12 statistics, rx_bytes, tx_bytes) of buckets from since_idx on, oldest first."""
+        """(idx, 12 statistics, WAN rx, WAN tx, LAN rx, LAN tx bytes) of buckets from since_idx on,
+        oldest first."""
         return [tuple(r) for r in self._lists(since_idx)]
 
     def _taken(self, since_idx: int) -> tuple[list[tuple[bytes | None, int]], list[list[int]]]:
@@ -300,9 +312,8 @@ class LevelRows:
             yield b"["
             sep = b""
             for piece in _decoded(blobs, tail, since_idx):
+                piece = _api(piece, ms)
                 if piece:
-                    for r in piece:
-                        r[0] *= ms
                     yield sep + json.dumps(piece, separators=(",", ":"))[1:-1].encode()
                     sep = b","
             yield b"]"
@@ -316,15 +327,20 @@ class LevelRows:
         """Bulk load of records() tuples, oldest first, into an empty level (start-up)."""
         if self._size or self._nos:
             raise ValueError("load() needs an empty level")
-        for r in records:
+        for r in records:  # (records of 15 integers: without LAN bytes, as before schema 5)
             self.append(r[0], tuple(r[1 : 1 + 2 * STATS]), *r[1 + 2 * STATS :])
 
     def rows(self, interval: int, since_idx: int = 0) -> list[list[int]]:
-        """API rows: [ts_ms, rx avg max min p90 p95 p99, tx avg ... p99, rx_bytes, tx_bytes]."""
+        """API rows: [ts_ms, rx avg max min p90 p95 p99, tx avg ... p99, rx_bytes, tx_bytes] (WAN;
+        buckets with LAN traffic only left out)."""
+        return _api(self._lists(since_idx), interval * 1000)
+
+    def usage(self, interval: int, since_idx: int = 0) -> list[list[int]]:
+        """[ts_ms, WAN rx, WAN tx, LAN rx, LAN tx bytes] of buckets from since_idx on."""
         ms = interval * 1000
-        out = self._lists(since_idx)
-        for r in out:
-            r[0] *= ms
+        out = []
+        for piece in self._pieces(since_idx):
+            out += [[r[0] * ms, *r[1 + 2 * STATS :]] for r in piece]
         return out
 
     # -- persistence ---------------------------------------------------------
@@ -375,6 +391,18 @@ class LevelRows:
         return len(self._mem), len(self._idx)
 
 
+def _api(rows: list[list[int]], ms: int) -> list[list[int]]:
+    """Records as the API's rows (in place): stamps in ms, without the LAN columns, without
+    the buckets that had LAN traffic only (the spec's rows are WAN history)."""
+    out = []
+    for r in rows:
+        del r[API_WIDTH:]
+        if any(r[1:]):
+            r[0] *= ms
+            out.append(r)
+    return out
+
+
 def _decoded(blobs: list[tuple[bytes | None, int]], tail: list[list[int]],
              since_idx: int) -> Iterator[list[list[int]]]:
     for blob, cut in blobs:
@@ -386,7 +414,7 @@ def _decoded(blobs: list[tuple[bytes | None, int]], tail: list[list[int]],
 class History:
     """All levels of one series (a device, or all devices summed)."""
 
-    __slots__ = ("levels", "rows", "_top", "_open", "_ts", "_rx", "_tx", "_rxb", "_txb")
+    __slots__ = ("levels", "rows", "_top", "_open", "_ts", "_rx", "_tx", "_rxb", "_txb", "_lrxb", "_ltxb")
 
     def __init__(self, levels: tuple[Level, ...] = DEFAULT_LEVELS) -> None:
         self.levels = levels
@@ -399,12 +427,18 @@ class History:
         self._tx = array("I")
         self._rxb = array("Q")
         self._txb = array("Q")
+        self._lrxb = array("Q")  # LAN bytes
+        self._ltxb = array("Q")
+
+    def _buffers(self) -> tuple[array, ...]:
+        return (self._ts, self._rx, self._tx, self._rxb, self._txb, self._lrxb, self._ltxb)
 
     def buffered(self) -> int:
         return len(self._ts)
 
-    def add(self, ts_ms: int, rx_rate: int, tx_rate: int, rx_bytes: int, tx_bytes: int) -> None:
-        """One second's WAN sample; closes the buckets it ends."""
+    def add(self, ts_ms: int, rx_rate: int, tx_rate: int, rx_bytes: int, tx_bytes: int,
+            lan_rx_bytes: int = 0, lan_tx_bytes: int = 0) -> None:
+        """One second's sample (WAN rates, WAN and LAN bytes); closes the buckets it ends."""
         ts = ts_ms // 1000
         if self._ts and ts < self._ts[-1]:
             self.step_back(ts)
@@ -421,9 +455,11 @@ class History:
         self._tx.append(min(tx_rate, U32_MAX))
         self._rxb.append(rx_bytes)
         self._txb.append(tx_bytes)
+        self._lrxb.append(lan_rx_bytes)
+        self._ltxb.append(lan_tx_bytes)
 
     def _clear_buffer(self) -> None:
-        for a in (self._ts, self._rx, self._tx, self._rxb, self._txb):
+        for a in self._buffers():
             del a[:]
 
     def _close(self, level: Level, idx: int) -> None:
@@ -436,14 +472,14 @@ class History:
         if newest is not None and newest >= idx:  # recomputed after a step back
             rows.drop_from(idx)
         stats = summarize(self._rx[lo:hi]) + summarize(self._tx[lo:hi])
-        rx_bytes, tx_bytes = sum(self._rxb[lo:hi]), sum(self._txb[lo:hi])
-        if rx_bytes or tx_bytes or any(stats):  # a bucket without WAN traffic costs nothing
-            rows.append(idx, stats, rx_bytes, tx_bytes)
+        counted = [sum(a[lo:hi]) for a in (self._rxb, self._txb, self._lrxb, self._ltxb)]
+        if any(counted) or any(stats):  # a bucket without traffic costs nothing
+            rows.append(idx, stats, *counted)
 
     def step_back(self, ts: int) -> int:
         """The wall clock went back to `ts`: forget what is stamped after it."""
         cut = bisect.bisect_left(self._ts, ts)
-        for a in (self._ts, self._rx, self._tx, self._rxb, self._txb):
+        for a in self._buffers():
             del a[cut:]
         dropped = 0
         for level in self.levels:
@@ -458,13 +494,13 @@ class History:
     # -- persistence: the buffer is what a restart needs to lose no sample --
 
     def buffer_state(self) -> tuple[bytes, ...]:
-        return tuple(a.tobytes() for a in (self._ts, self._rx, self._tx, self._rxb, self._txb))
+        return tuple(a.tobytes() for a in self._buffers())
 
     def restore_buffer(self, state: tuple[bytes, ...]) -> None:
         self._clear_buffer()
-        for a, raw in zip((self._ts, self._rx, self._tx, self._rxb, self._txb), state, strict=True):
+        for a, raw in zip(self._buffers(), state, strict=True):
             a.frombytes(raw)
-        if not len(self._ts) == len(self._rx) == len(self._tx) == len(self._rxb) == len(self._txb):
+        if len({len(a) for a in self._buffers()}) != 1:
             self._clear_buffer()
             raise ValueError("inconsistent sample buffer")
         for level in self.levels:

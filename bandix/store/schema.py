@@ -8,7 +8,7 @@ touches a file that is not bandix's.
 from __future__ import annotations
 
 APPLICATION_ID = 0x62616E64  # "band"
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 STAT_COLUMNS = [f"{d}_{s}" for d in ("rx", "tx") for s in ("avg", "max", "min", "p90", "p95", "p99")]
 BUCKET_COLUMNS = ["series", "level", "idx", *STAT_COLUMNS, "rx_bytes", "tx_bytes"]  # idx = stamp // interval
@@ -92,7 +92,13 @@ QUIC_UNAVAILABLE = """
 ALTER TABLE health_1m ADD COLUMN hellos_quic_unavailable INTEGER NOT NULL DEFAULT 0;
 """
 
-CREATE = BASE + CHUNKS + ANALYTICS + QUIC_UNAVAILABLE
-# MIGRATIONS[v] turns a version-v file into version v + 1.
-MIGRATIONS = {1: ANALYTICS, 2: CHUNKS, 3: QUIC_UNAVAILABLE}
+# Version 5: history buckets keep the LAN rx and tx bytes too (for usage with network_type
+# lan and all). Nothing in SQL: chunks written before say so in their format byte and decode
+# with LAN bytes 0; the saved sample buffers get their LAN arrays (zeros) from
+# database._widen_buffers, run by the migration.
+LAN_BYTES = ""
+
+CREATE = BASE + CHUNKS + ANALYTICS + QUIC_UNAVAILABLE + LAN_BYTES
+# MIGRATIONS[v] turns a version-v file into version v + 1 (and for 4 → 5 see LAN_BYTES).
+MIGRATIONS = {1: ANALYTICS, 2: CHUNKS, 3: QUIC_UNAVAILABLE, 4: LAN_BYTES}
 ANALYTICS_TABLES = ("flow_1m_5t", "flow_1h", "dns_1m", "sni_1m", "dns_cache_1m", "health_1m")

@@ -34,6 +34,7 @@ FIELDS = (
 )
 BYTE_FIELDS = (0, 2, 4, 6)  # lan_rx, lan_tx, wan_rx, wan_tx bytes
 WAN_RX, WAN_TX = 4, 6
+LAN_RX, LAN_TX = 0, 2
 ALL = "all"
 # What live_numbers() gives per device: a devices table's changing cells.
 LIVE_FIELDS = ("wan_rx_rate", "wan_tx_rate", "lan_rx_rate", "lan_tx_rate", "wan_rx_bytes", "wan_tx_bytes",
@@ -66,6 +67,7 @@ class Device:
     last_online_ms: int = 0
     last_sent_ms: int = 0  # the last packet *from* the device (presence: traffic to it proves nothing)
     wan_delta: list[int] = field(default_factory=lambda: [0, 0])  # WAN rx, tx bytes not yet in a sample
+    lan_delta: list[int] = field(default_factory=lambda: [0, 0])  # LAN rx, tx bytes likewise
 
     def totals(self) -> list[int]:
         return list(map(operator.add, self.offset, self.counters))
@@ -230,7 +232,7 @@ class TrafficStore:
             self._forget_idle(ts_ms)
 
     def _advance(self, dev: Device, ts_ms: int, dt: float | None, values: list[int]) -> None:
-        """Counters, rates and online time; WAN bytes wait in wan_delta for a sample."""
+        """Counters, rates and online time; WAN and LAN bytes wait in wan_delta, lan_delta for a sample."""
         previous = dev.counters
         if any(v < p for v, p in zip(values, previous, strict=True)):
             previous = [0] * len(FIELDS)  # the kernel's counters restarted
@@ -243,6 +245,8 @@ class TrafficStore:
         dev.counters = list(values)
         dev.wan_delta[0] += delta[WAN_RX]
         dev.wan_delta[1] += delta[WAN_TX]
+        dev.lan_delta[0] += delta[LAN_RX]
+        dev.lan_delta[1] += delta[LAN_TX]
 
     def _holding(self, ts_ms: int, mono: float) -> bool:
         """True while the wall clock is behind the restored history (see CLOCK_HOLD_S)."""
@@ -266,20 +270,24 @@ class TrafficStore:
         """One sample for every series: the realtime ring and the history levels."""
         sums = [0] * COUNTERS
         wan = [0, 0]
+        lan = [0, 0]
         totals = [0] * COUNTERS
         for dev in self._devices.values():
             dev_totals = dev.totals()
             byte_totals = [dev_totals[f] for f in BYTE_FIELDS]
             dev.series.ring.append(ts_ms, dev.rates, byte_totals)
-            dev.series.history.add(ts_ms, dev.rates[2], dev.rates[3], *dev.wan_delta)
+            dev.series.history.add(ts_ms, dev.rates[2], dev.rates[3], *dev.wan_delta, *dev.lan_delta)
             for i in range(COUNTERS):
                 sums[i] += dev.rates[i]
                 totals[i] += byte_totals[i]
             wan[0] += dev.wan_delta[0]
             wan[1] += dev.wan_delta[1]
+            lan[0] += dev.lan_delta[0]
+            lan[1] += dev.lan_delta[1]
             dev.wan_delta = [0, 0]
+            dev.lan_delta = [0, 0]
         self._all.ring.append(ts_ms, sums, totals)
-        self._all.history.add(ts_ms, sums[2], sums[3], *wan)
+        self._all.history.add(ts_ms, sums[2], sums[3], *wan, *lan)
 
     def _step_back(self, ts_ms: int) -> None:
         dropped = 0
@@ -381,6 +389,15 @@ class TrafficStore:
             series = self._series(mac)
             return series.history.rows[level].rows(lv.interval, since) if series else None
 
+    def level_usage(self, level: str, mac: str | None, now_ms: int, since_ms: int = 0) -> list[list[int]] | None:
+        """level_rows()' buckets as [bucket start ms, WAN rx, WAN tx, LAN rx, LAN tx bytes], for
+        usage; None for an unknown device."""
+        lv = self.level_by_name[level]
+        since = max(now_ms // 1000 // lv.interval - lv.capacity + 1, since_ms // 1000 // lv.interval)
+        with self._lock:
+            series = self._series(mac)
+            return series.history.rows[level].usage(lv.interval, since) if series else None
+
     def level_json(self, level: str, mac: str | None, now_ms: int) -> Iterator[bytes] | None:
         """level_rows() as JSON, in pieces decoded as they are taken (outside the lock); None
         for an unknown device."""
@@ -393,7 +410,7 @@ class TrafficStore:
     def level_bytes(self, level: str, start_ms: int, end_ms: int,
                     macs: list[str] | None = None) -> dict[str, list[tuple[int, int, int]]]:
         """Bytes per device per bucket of `level` in [start_ms, end_ms): mac (or ALL) →
-        [(bucket start ms, rx bytes, tx bytes)], oldest first, buckets without traffic left
+        [(bucket start ms, WAN rx bytes, WAN tx bytes)], oldest first, buckets without WAN traffic left
         out. macs None: every device and ALL. A bucket counts when its start is in the range."""
         lv = self.level_by_name[level]
         ms = lv.interval * 1000
@@ -405,7 +422,7 @@ class TrafficStore:
                 series = self._series(None if name == ALL else name)
                 if series is not None:
                     out[name] = [(r[0] * ms, r[13], r[14]) for r in series.history.rows[level].records(first)
-                                 if r[0] < stop]
+                                 if r[0] < stop and any(r[1:15])]  # WAN: LAN-only buckets left out
             return out
 
     # -- persistence ------------------------------------------------------

@@ -1,7 +1,8 @@
 """Usage over a range: devices ranked by bytes, and bytes per local hour or day.
 
-Answered from the history levels through TrafficStore.level_rows (closed
-buckets: each holds the exact sum of its one-second samples' bytes), so a
+Answered from the history levels through TrafficStore.level_usage (closed
+buckets: each holds the exact sum of its one-second samples' WAN and LAN
+bytes; network_type `all` is their sum), so a
 range is answered in whole buckets of one level: of those whose retention
 still reaches back to the range's start, the coarsest whose bucket is at
 most 1 % of the range (fewer rows to add up: a month of 250 busy devices is
@@ -27,9 +28,10 @@ from dataclasses import dataclass
 from .levels import Level
 from .traffic import TrafficStore
 
-NETWORK_TYPES = ("wan",)  # what the levels count: WAN bytes (see README: LAN is not kept in history)
+NETWORK_TYPES = ("wan", "lan", "all")
 AGGREGATIONS = ("hourly", "daily")
-RX, TX = -2, -1  # a level row ends with rx_bytes, tx_bytes
+# A level_usage row: [ts_ms, WAN rx, WAN tx, LAN rx, LAN tx]; the columns each type adds up.
+COLUMNS = {"wan": ((1,), (2,)), "lan": ((3,), (4,)), "all": ((1, 3), (2, 4))}
 EDGE_SHARE = 100  # a level answers when the range holds at least this many of its buckets
 
 
@@ -63,11 +65,12 @@ def choose_span(levels: tuple[Level, ...], start_ms: int, end_ms: int, now_ms: i
     return Span(level, start, max(start, end))
 
 
-def _bytes_in(rows: list[list[int]], span: Span) -> Iterator[tuple[int, int, int]]:
-    """(bucket start ms, rx, tx) of the rows inside the span."""
+def _bytes_in(rows: list[list[int]], span: Span, network_type: str) -> Iterator[tuple[int, int, int]]:
+    """(bucket start ms, rx, tx) of the rows inside the span, counting `network_type`."""
+    rx_cols, tx_cols = COLUMNS[network_type]
     for row in rows:
         if span.start_ms <= row[0] < span.end_ms:
-            yield row[0], row[RX], row[TX]
+            yield row[0], sum(row[c] for c in rx_cols), sum(row[c] for c in tx_cols)
 
 
 def newest_ms(store: TrafficStore) -> int:
@@ -75,15 +78,16 @@ def newest_ms(store: TrafficStore) -> int:
     return store.last_reading_ms or 0
 
 
-def ranking(store: TrafficStore, start_ms: int, end_ms: int) -> dict:
-    """Devices with traffic in the range, most bytes first, each with its share of them all."""
+def ranking(store: TrafficStore, start_ms: int, end_ms: int, network_type: str = "wan") -> dict:
+    """Devices with traffic (of `network_type`) in the range, most bytes first, each with its
+    share of them all."""
     now_ms = newest_ms(store)
     span = choose_span(store.levels, start_ms, end_ms, now_ms)
     out = []
     for dev in store.devices():
-        rows = store.level_rows(span.level.name, dev.mac, now_ms, span.start_ms) or []
+        rows = store.level_usage(span.level.name, dev.mac, now_ms, span.start_ms) or []
         rx = tx = 0
-        for _, r, t in _bytes_in(rows, span):
+        for _, r, t in _bytes_in(rows, span, network_type):
             rx += r
             tx += t
         if rx or tx:
@@ -92,7 +96,7 @@ def ranking(store: TrafficStore, start_ms: int, end_ms: int) -> dict:
     for d in out:
         d["share"] = d["total_bytes"] / total
     out.sort(key=lambda d: (-d["total_bytes"], d["mac"]))
-    return {**span.to_json(), "network_type": "wan", "total_bytes": total,
+    return {**span.to_json(), "network_type": network_type, "total_bytes": total,
             "rx_bytes": sum(d["rx_bytes"] for d in out), "tx_bytes": sum(d["tx_bytes"] for d in out),
             "devices": out}
 
@@ -125,11 +129,11 @@ def periods(span: Span, aggregation: str) -> list[int]:
         out.append(nxt)
 
 
-def increments(rows: list[list[int]], span: Span, aggregation: str) -> list[dict]:
-    """Bytes per local hour or day of the span (zeros included), from one series' level rows."""
+def increments(rows: list[list[int]], span: Span, aggregation: str, network_type: str = "wan") -> list[dict]:
+    """Bytes per local hour or day of the span (zeros included), from one series' level_usage rows."""
     starts = periods(span, aggregation)
     sums = {s: [0, 0] for s in starts}
-    for ts_ms, rx, tx in _bytes_in(rows, span):
+    for ts_ms, rx, tx in _bytes_in(rows, span, network_type):
         acc = sums[period_start(ts_ms // 1000, aggregation)]
         acc[0] += rx
         acc[1] += tx
@@ -143,15 +147,15 @@ def increments(rows: list[list[int]], span: Span, aggregation: str) -> list[dict
 
 
 def device_increments(store: TrafficStore, mac: str | None, start_ms: int, end_ms: int,
-                      aggregation: str, span: Span | None = None) -> dict | None:
+                      aggregation: str, span: Span | None = None, network_type: str = "wan") -> dict | None:
     """increments() of one device (None when unknown) or of all devices summed (mac None);
     `span`: one chosen already, so that every device of an export covers the same range."""
     now_ms = newest_ms(store)
     span = span or choose_span(store.levels, start_ms, end_ms, now_ms)
-    rows = store.level_rows(span.level.name, mac, now_ms, span.start_ms)
+    rows = store.level_usage(span.level.name, mac, now_ms, span.start_ms)
     if rows is None:
         return None
-    inc = increments(rows, span, aggregation)
-    return {**span.to_json(), "mac": mac or "all", "network_type": "wan", "aggregation": aggregation,
+    inc = increments(rows, span, aggregation, network_type)
+    return {**span.to_json(), "mac": mac or "all", "network_type": network_type, "aggregation": aggregation,
             "rx_bytes": sum(i["rx_bytes"] for i in inc), "tx_bytes": sum(i["tx_bytes"] for i in inc),
             "increments": inc}
