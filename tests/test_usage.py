@@ -2,9 +2,12 @@
 router with real iperf3 traffic.
 
 Ground truth is the daemon's own one-second samples (/api/traffic/metrics): the
-WAN bytes of a sample are the difference of its cumulative totals and the
-previous sample's, and the usage answers must equal their sums exactly over
-the range they say they cover. The daemon runs in a time zone made for the
+WAN (LAN) bytes of a sample are the difference of its cumulative WAN (LAN)
+totals and the previous sample's, and the usage answers must equal their sums
+exactly over the range they say they cover, for network_type wan, lan and all
+(= both). LAN traffic runs between two client namespaces on two bridges (the
+router routes it, so both devices count it as LAN: within one bridge it would
+be switched past bandix). The daemon runs in a time zone made for the
 test, whose local midnight falls in the middle of the traffic: the daily
 increments split there, not at a UTC midnight.
 """
@@ -32,6 +35,9 @@ from tests.vrouter import NETNS_DIR, VirtualRouter
 
 MIDNIGHT_IN_S = 11  # local midnight about this long after the daemon starts, mid-traffic
 WAN_RX, WAN_TX = 11, 12  # cumulative WAN byte columns of a realtime row
+LAN_RX, LAN_TX = 9, 10  # and LAN
+COLUMNS = {"wan": ((WAN_RX,), (WAN_TX,)), "lan": ((LAN_RX,), (LAN_TX,)), "all": ((WAN_RX, LAN_RX), (WAN_TX, LAN_TX))}
+NETWORK_TYPES = tuple(COLUMNS)
 
 
 def east_of_utc(midnight: int) -> int:
@@ -52,26 +58,34 @@ def tz_with_midnight_at(instant: int) -> str:
 @pytest.fixture(scope="module")
 def site():
     pin_dir = Path("/sys/fs/bpf") / f"bandix-test-{uuid.uuid4().hex[:8]}"
-    with VirtualRouter() as vr:
+    with VirtualRouter(bridges=("br-lan", "br-guest"),
+                       clients=[("c1", "br-lan"), ("c2", "br-lan"), ("c3", "br-guest")]) as vr:
         vr.wait_quiet()
         # On an edge of the 2 s buckets that answer, as a real zone's midnight is on theirs
         # (offsets are whole quarter hours; every level's interval divides 30 minutes).
         midnight = (int(time.time()) + MIDNIGHT_IN_S) // 2 * 2
-        daemon = Bandix(vr.router, ["--iface", "br-lan", "--enable-traffic", "--test-level-seconds", "2,4,10,20"],
+        daemon = Bandix(vr.router, ["--iface", "br-lan", "--iface", "br-guest", "--enable-traffic",
+                                    "--test-level-seconds", "2,4,10,20"],
                         pin_dir, env={"TZ": tz_with_midnight_at(midnight)}).start()
         try:
             c1, c2, c3 = vr.clients
             for port in (5201, 5202):
                 vr.internet.popen(["iperf3", "-s", "-1", "-p", str(port), "-B", vr.SERVER_V4])
                 vr.internet.wait_listening(port)
+            c3.ns.popen(["iperf3", "-s", "-1", "-p", "5301", "-B", c3.ipv4])
+            c3.ns.wait_listening(5301)
             started = time.time()
             # c1 downloads 8 Mbit/s, c2 uploads 2 Mbit/s, c3 pings: across local midnight.
+            # On the LAN, c1 sends c3 3 Mbit/s (from br-lan to br-guest) and c2 pings c3.
             dl = c1.ns.popen(["iperf3", "-c", vr.SERVER_V4, "-p", "5201", "-R", "-u", "-b", "8M", "-t", "20"],
                             stdout=subprocess.DEVNULL)
             ul = c2.ns.popen(["iperf3", "-c", vr.SERVER_V4, "-p", "5202", "-b", "2M", "-t", "20"],
                             stdout=subprocess.DEVNULL)
+            lan = c1.ns.popen(["iperf3", "-c", c3.ipv4, "-p", "5301", "-u", "-b", "3M", "-t", "18"],
+                             stdout=subprocess.DEVNULL)
             c3.ns.run(["ping", "-c", "5", "-i", "0.2", vr.SERVER_V4])
-            assert dl.wait(40) == 0 and ul.wait(40) == 0
+            c2.ns.run(["ping", "-c", "10", "-i", "0.2", "-s", "1000", c3.ipv4])
+            assert dl.wait(40) == 0 and ul.wait(40) == 0 and lan.wait(40) == 0
             settle(daemon)
             time.sleep(2.5)  # the last 2 s bucket closes
             yield {"vr": vr, "daemon": daemon, "midnight": midnight, "started": started}
@@ -86,14 +100,15 @@ def samples(daemon: Bandix, mac: str | None) -> list[list[int]]:
     return body["data"]["metrics"]
 
 
-def truth(rows: list[list[int]], start_ms: int, end_ms: int) -> tuple[int, int]:
-    """WAN (rx, tx) bytes of the one-second samples stamped in [start_ms, end_ms)."""
+def truth(rows: list[list[int]], start_ms: int, end_ms: int, network_type: str = "wan") -> tuple[int, int]:
+    """(rx, tx) bytes of `network_type` of the one-second samples stamped in [start_ms, end_ms)."""
+    rx_cols, tx_cols = COLUMNS[network_type]
     rx = tx = 0
     previous = [0] * len(rows[0]) if rows else []
     for row in rows:
         if start_ms <= row[0] < end_ms:
-            rx += row[WAN_RX] - previous[WAN_RX]
-            tx += row[WAN_TX] - previous[WAN_TX]
+            rx += sum(row[c] - previous[c] for c in rx_cols)
+            tx += sum(row[c] - previous[c] for c in tx_cols)
         previous = row
     return rx, tx
 
@@ -129,6 +144,47 @@ def test_ranking_equals_the_sums_of_the_one_second_samples(site):
           + ", ".join(f"{d['mac']} {d['total_bytes']} B ({d['share']:.1%})" for d in ranked))
 
 
+@pytest.mark.parametrize("network_type", ["lan", "all"])
+def test_lan_and_all_rankings_equal_the_sums_of_the_one_second_samples(site, network_type):
+    vr, daemon = site["vr"], site["daemon"]
+    c1, c2, c3 = vr.clients
+    start = int(site["started"] * 1000) - 3333
+    body = get(daemon, "/api/traffic/usage/ranking", start_ms=start, end_ms=int(time.time() * 1000),
+               network_type=network_type)
+    validate(body, "UsageRankingResponse")
+    data = body["data"]
+    assert data["network_type"] == network_type and data["level"] == "day"
+    # Every device with such bytes in the range, exactly, most first (ties by MAC).
+    expected = []
+    for c in vr.clients:
+        rx, tx = truth(samples(daemon, c.mac), data["start_ms"], data["end_ms"], network_type)
+        if rx or tx:
+            expected.append({"mac": c.mac, "rx_bytes": rx, "tx_bytes": tx, "total_bytes": rx + tx})
+    expected.sort(key=lambda d: (-d["total_bytes"], d["mac"]))
+    assert [{k: d[k] for k in ("mac", "rx_bytes", "tx_bytes", "total_bytes")} for d in data["devices"]] == expected
+    total = sum(d["total_bytes"] for d in expected)
+    assert data["total_bytes"] == total and data["rx_bytes"] == sum(d["rx_bytes"] for d in expected)
+    assert [d["share"] for d in data["devices"]] == [d["total_bytes"] / total for d in expected]
+    by_mac = {d["mac"]: d for d in data["devices"]}
+    lan_stream = 3e6 / 8 * 12  # most of c1's 18 s at 3 Mbit/s to c3 is in range
+    assert by_mac[c1.mac]["tx_bytes"] > lan_stream and by_mac[c3.mac]["rx_bytes"] > lan_stream
+    if network_type == "all":
+        wan = get(daemon, "/api/traffic/usage/ranking", start_ms=start, end_ms=data["end_ms"])["data"]
+        lan = get(daemon, "/api/traffic/usage/ranking", start_ms=start, end_ms=data["end_ms"],
+                  network_type="lan")["data"]
+        assert (wan["start_ms"], wan["end_ms"]) == (lan["start_ms"], lan["end_ms"]) == (data["start_ms"],
+                                                                                       data["end_ms"])
+        assert total == wan["total_bytes"] + lan["total_bytes"]
+        for mac, d in by_mac.items():
+            w = next((x for x in wan["devices"] if x["mac"] == mac), {"rx_bytes": 0, "tx_bytes": 0})
+            la = next((x for x in lan["devices"] if x["mac"] == mac), {"rx_bytes": 0, "tx_bytes": 0})
+            assert (d["rx_bytes"], d["tx_bytes"]) == (w["rx_bytes"] + la["rx_bytes"], w["tx_bytes"] + la["tx_bytes"])
+    else:
+        # c2's WAN upload is no LAN traffic: only its pings to c3 are.
+        assert by_mac[c2.mac]["tx_bytes"] < 10 * 1100 * 2
+    print(f"{network_type} ranking: " + ", ".join(f"{d['mac']} {d['total_bytes']} B" for d in data["devices"]))
+
+
 def test_daily_increments_split_at_local_midnight_and_hourly_are_exact(site):
     vr, daemon = site["vr"], site["daemon"]
     c1 = vr.clients[0]
@@ -154,6 +210,37 @@ def test_daily_increments_split_at_local_midnight_and_hourly_are_exact(site):
     all_rows = samples(daemon, None)
     for h, nxt in zip(hours, [*(x["ts_ms"] for x in hours[1:]), body["data"]["end_ms"]], strict=True):
         assert (h["rx_bytes"], h["tx_bytes"]) == truth(all_rows, max(h["ts_ms"], body["data"]["start_ms"]), nxt)
+
+
+@pytest.mark.parametrize("network_type", ["lan", "all"])
+def test_lan_and_all_increments_split_at_local_midnight_exactly(site, network_type):
+    vr, daemon = site["vr"], site["daemon"]
+    c1, c3 = vr.clients[0], vr.clients[2]
+    start = int(site["started"] * 1000) - 1000
+    end = int(time.time() * 1000)
+    midnight_ms = site["midnight"] * 1000
+    for c, busy in ((c1, 1), (c3, 0)):  # c1 sends the LAN stream (tx), c3 receives it (rx)
+        body = get(daemon, "/api/traffic/usage/increments", mac=c.mac, start_ms=start, end_ms=end,
+                   aggregation="daily", network_type=network_type)
+        validate(body, "UsageIncrementsResponse")
+        data = body["data"]
+        assert data["network_type"] == network_type
+        days = data["increments"]
+        assert [d["ts_ms"] for d in days] == [midnight_ms - 86_400_000, midnight_ms]
+        rows = samples(daemon, c.mac)
+        split = [truth(rows, data["start_ms"], midnight_ms, network_type),
+                 truth(rows, midnight_ms, data["end_ms"], network_type)]
+        assert [(d["rx_bytes"], d["tx_bytes"]) for d in days] == split
+        assert (data["rx_bytes"], data["tx_bytes"]) == (split[0][0] + split[1][0], split[0][1] + split[1][1])
+        assert split[0][busy] > 1e5 and split[1][busy] > 1e5  # the LAN stream ran on both local days
+    # All devices summed, per local hour, from the all-devices series.
+    body = get(daemon, "/api/traffic/usage/increments", start_ms=start, end_ms=end, aggregation="hourly",
+               network_type=network_type)
+    all_rows = samples(daemon, None)
+    hours = body["data"]["increments"]
+    for h, nxt in zip(hours, [*(x["ts_ms"] for x in hours[1:]), body["data"]["end_ms"]], strict=True):
+        assert (h["rx_bytes"], h["tx_bytes"]) == truth(all_rows, max(h["ts_ms"], body["data"]["start_ms"]), nxt,
+                                                       network_type)
 
 
 def _raw_get(daemon: Bandix, path: str) -> tuple[int, dict[str, str], str]:
@@ -188,6 +275,20 @@ def test_export_is_a_file_of_the_daily_increments(site):
         assert [(int(r["ts_ms"]), int(r["rx_bytes"]), int(r["tx_bytes"])) for r in mine] == [
             (d["ts_ms"], d["rx_bytes"], d["tx_bytes"]) for d in days if d["total_bytes"]]
         assert all(r["ip"] == c.ipv4 for r in mine)
+    # network_type lan: the LAN increments, in a file of its own name.
+    status, headers, raw = _raw_get(daemon, f"/api/traffic/usage/export?format=json&network_type=lan&{query}")
+    assert status == 200 and headers["content-disposition"] == (
+        f'attachment; filename="bandix-usage-lan-daily-{first_day}-{last_day}.json"')
+    exported = json.loads(raw)
+    validate(exported, "UsageExportResponse")
+    assert exported["data"]["network_type"] == "lan"
+    rows = exported["data"]["rows"]
+    for c in vr.clients:
+        days = get(daemon, "/api/traffic/usage/increments", mac=c.mac, start_ms=start, end_ms=end,
+                   aggregation="daily", network_type="lan")["data"]["increments"]
+        assert [(r["ts_ms"], r["rx_bytes"], r["tx_bytes"]) for r in rows if r["mac"] == c.mac] == [
+            (d["ts_ms"], d["rx_bytes"], d["tx_bytes"]) for d in days if d["total_bytes"]]
+    assert {r["mac"] for r in rows} >= {vr.clients[0].mac, vr.clients[2].mac}
 
 
 def test_bandix_export_writes_the_apis_file(site, tmp_path):
@@ -215,7 +316,9 @@ def test_bandix_export_writes_the_apis_file(site, tmp_path):
     ("/api/traffic/usage/ranking?start_ms=abc", "start_ms: must be a whole number"),
     ("/api/traffic/usage/ranking?start_ms=10&end_ms=10", "end_ms: must be after start_ms"),
     ("/api/traffic/usage/ranking?start_ms=1&start_ms=2", "start_ms: given more than once"),
-    ("/api/traffic/usage/ranking?network_type=lan", "network_type: only wan"),
+    ("/api/traffic/usage/ranking?network_type=guest", "network_type: one of wan, lan, all"),
+    ("/api/traffic/usage/increments?network_type=WAN", "network_type: one of wan, lan, all"),
+    ("/api/traffic/usage/export?network_type=", "network_type: one of wan, lan, all"),
     ("/api/traffic/usage/increments?aggregation=weekly", "aggregation: one of hourly, daily"),
     ("/api/traffic/usage/increments?mac=zz", "mac: 'zz' is not a MAC address"),
     ("/api/traffic/usage/export?format=xml", "format: one of csv, json"),
