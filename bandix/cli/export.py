@@ -1,4 +1,4 @@
-"""`bandix export`: every device's WAN bytes per local day (or hour) from the running
+"""`bandix export`: every device's WAN (or LAN, or all) bytes per local day (or hour) from the running
 daemon's GET /api/traffic/usage/export, to a file or stdout.
 
 It asks the daemon rather than reading its database: the history lives in the
@@ -32,6 +32,7 @@ examples:
                                              March (local time) as JSON
   bandix export --aggregation hourly --days 1
                                              today's hours, per device
+  bandix export --network-type all --days 7  the last week's WAN + LAN bytes
   bandix export --url http://192.168.1.1:8686 --token TOKEN
                                              a router's daemon from another host
 """
@@ -54,11 +55,13 @@ def _days(text: str) -> int:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="bandix export", epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Export every device's WAN bytes per local day (or hour) from the running daemon, "
+        description="Export every device's WAN (or LAN, or all) bytes per local day (or hour) from the running daemon, "
         "as CSV (date,ts_ms,mac,ip,hostname,rx_bytes,tx_bytes,total_bytes) or JSON.")
     p.add_argument("--format", choices=("csv", "json"), default="csv", help="csv (default) or json")
     p.add_argument("--aggregation", choices=("daily", "hourly"), default="daily",
                    help="per local day (default) or per local hour")
+    p.add_argument("--network-type", choices=("wan", "lan", "all"), default="wan",
+                   help="WAN bytes (default), LAN bytes, or all (both)")
     when = p.add_mutually_exclusive_group()
     when.add_argument("--days", type=_days, default=2, help="this many local days up to now, today included "
                       "(default 2)")
@@ -108,7 +111,8 @@ def main(argv: list[str]) -> int:
     base = (args.url or base).rstrip("/")
     token = args.token if args.token is not None else token
     start, end = time_range(args, time.time())
-    query = urlencode({"format": args.format, "aggregation": args.aggregation, "start_ms": start, "end_ms": end})
+    query = urlencode({"format": args.format, "aggregation": args.aggregation, "network_type": args.network_type,
+                       "start_ms": start, "end_ms": end})
     req = urllib.request.Request(f"{base}/api/traffic/usage/export?{query}")
     host = urlparse(base).hostname or ""
     if token and host not in ("127.0.0.1", "::1", "localhost"):
