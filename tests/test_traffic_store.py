@@ -89,6 +89,30 @@ def test_all_devices_series_gets_the_per_second_sums():
     assert [r[13] for r in rows if r[0] >= 11_000] == [150, 250]
 
 
+def test_lan_bytes_go_to_usage_rows_and_never_to_the_api_rows():
+    from bandix.store import usage
+
+    store = TrafficStore(10, (Level("day", 1, 50), Level("year", 2, 50)), fresh_counters=True)
+    seen = {A: [0] * 4, B: [0] * 4}  # lan rx, lan tx, wan rx, wan tx
+    for t in range(6):
+        seen[A] = [seen[A][0] + 10 * t, seen[A][1] + 3, seen[A][2] + 100, seen[A][3]]
+        seen[B] = [seen[B][0] + 7, seen[B][1] + 20 * t, 0, 0]  # B: LAN traffic only
+        store.update(1_000 * (10 + t), 100.0 + t, {m: counters(*c) for m, c in seen.items()})
+    # Buckets 10..14 closed. B has no WAN row at all; its LAN bytes are in the usage rows.
+    assert store.level_rows("day", B, 16_000) == []
+    assert store.level_usage("day", B, 16_000) == [[1_000 * s, 0, 0, 7, 20 * (s - 10)] for s in range(10, 15)]
+    assert [r[1:] for r in store.level_usage("day", A, 16_000)] == [[100, 0, 10 * (s - 10), 3] for s in range(10, 15)]
+    assert [len(r) for r in store.level_rows("day", A, 16_000)] == [15] * 5  # the spec's rows
+    assert [r[3:] for r in store.level_usage("day", None, 16_000)] == [[10 * (s - 10) + 7, 3 + 20 * (s - 10)]
+                                                                     for s in range(10, 15)]
+    lan = usage.ranking(store, 11_000, 15_000, "lan")
+    assert [(d["mac"], d["rx_bytes"], d["tx_bytes"]) for d in lan["devices"]] == [
+        (B, 28, 20 * (1 + 2 + 3 + 4)), (A, 10 * (1 + 2 + 3 + 4), 12)]
+    both = usage.ranking(store, 11_000, 15_000, "all")
+    assert [(d["mac"], d["total_bytes"]) for d in both["devices"]] == [(A, 400 + 100 + 12), (B, 28 + 200)]
+    assert [d["mac"] for d in usage.ranking(store, 11_000, 15_000)["devices"]] == [A]  # wan
+
+
 def test_restore_with_the_same_counters_continues_deltas():
     store = TrafficStore(10, TINY, fresh_counters=True)
     store.update(10_000, 100.0, {A: counters(wtx=1_000)})

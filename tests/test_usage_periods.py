@@ -66,13 +66,18 @@ def test_local_days_across_dst_have_23_and_25_hours(tz):
 def test_increments_sum_each_local_period_and_only_inside_the_span(tz):
     tz("IST-5:30")  # half an hour off UTC: local hours start at :30 UTC
     day0 = local(2026, 6, 1)
-    rows = [[(day0 - 1800) * 1000, *[0] * 12, 5, 5],  # before the span
-            [day0 * 1000, *[0] * 12, 100, 1], [(day0 + 1770) * 1000, *[0] * 12, 20, 2],
-            [(day0 + 3600) * 1000, *[0] * 12, 300, 3], [(day0 + 86400) * 1000, *[0] * 12, 4000, 4]]
+    # level_usage rows: [ts_ms, WAN rx, WAN tx, LAN rx, LAN tx]
+    rows = [[(day0 - 1800) * 1000, 5, 5, 7, 7],  # before the span
+            [day0 * 1000, 100, 1, 0, 0], [(day0 + 1770) * 1000, 20, 2, 50_000, 70],
+            [(day0 + 3600) * 1000, 300, 3, 0, 0], [(day0 + 86400) * 1000, 4000, 4, 9, 10]]
     span = usage.Span(DEFAULT_LEVELS[0], day0 * 1000, (day0 + 86400 + 30) * 1000)
     days = usage.increments(rows, span, "daily")
     assert [(d["date"], d["rx_bytes"], d["tx_bytes"], d["total_bytes"]) for d in days] == [
         ("2026-06-01", 420, 6, 426), ("2026-06-02", 4000, 4, 4004)]
+    assert [(d["rx_bytes"], d["tx_bytes"]) for d in usage.increments(rows, span, "daily", "lan")] == [
+        (50_000, 70), (9, 10)]
+    assert [(d["rx_bytes"], d["tx_bytes"]) for d in usage.increments(rows, span, "daily", "all")] == [
+        (50_420, 76), (4009, 14)]
     hours = usage.increments(rows, usage.Span(DEFAULT_LEVELS[0], day0 * 1000, (day0 + 7200) * 1000), "hourly")
     assert [(h["date"], h["rx_bytes"]) for h in hours] == [("2026-06-01 00:00", 120), ("2026-06-01 01:00", 300)]
     assert time.gmtime(hours[0]["ts_ms"] // 1000).tm_min == 30

@@ -18,9 +18,9 @@ rounded), because:
   column by column (all the index steps, then all the rx averages, ...), and
   the whole chunk is deflated when that is smaller.
 
-Decoding needs nothing but the blob. Its first byte says raw or deflated, and
-the format: blobs written before the LAN columns (formats 0 and 1, 15 integers
-a bucket, schema 4 and older) decode with LAN bytes 0.
+Decoding needs nothing but the blob. Its first byte says raw or deflated (the
+low bit) and the format: blobs written before the LAN columns (first byte 0
+or 1: 15 integers a bucket, schema 4 and older) decode with LAN bytes 0.
 """
 
 from __future__ import annotations
