@@ -12,11 +12,11 @@ import statistics
 import time
 
 from bandix.store import usage
-from bandix.store.levels import DEFAULT_LEVELS, STATS
-from bandix.store.traffic import DeviceRecord, SeriesRecord, Snapshot, TrafficStore
+from bandix.store.levels import DEFAULT_LEVELS, STATS, LevelRows
+from bandix.store.traffic import DeviceRecord, LevelRecord, SeriesRecord, Snapshot, TrafficStore
 
 DEVICES = 250
-EMPTY_BUFFER = (b"", b"", b"", b"", b"")
+EMPTY_BUFFER = (b"",) * 7  # History.buffer_state(): nothing buffered
 
 
 def full_store(now_s: int) -> TrafficStore:
@@ -28,9 +28,11 @@ def full_store(now_s: int) -> TrafficStore:
         rows = {}
         for lv in DEFAULT_LEVELS:
             top = now_s // lv.interval
-            rows[lv.name] = [(idx, *(rng.randrange(1 << 20) for _ in range(2 * STATS)),
-                              rng.randrange(1 << 30), rng.randrange(1 << 28))
-                             for idx in range(top - lv.capacity + 1, top)]
+            level = LevelRows(lv.capacity, lv.chunk)  # sealed in chunks, as a restore gets them
+            level.load([(idx, *(rng.randrange(1 << 20) for _ in range(2 * STATS)),
+                         rng.randrange(1 << 30), rng.randrange(1 << 28))
+                        for idx in range(top - lv.capacity + 1, top)])
+            rows[lv.name] = LevelRecord(level.unsaved(), level.tail_blob())
         series[mac] = SeriesRecord(b"", EMPTY_BUFFER, rows)
     devices = [DeviceRecord(mac, [0] * 8, [0] * 8, now_s * 1000, 0) for mac in macs]
     store.restore(Snapshot(now_s * 1000, None, devices, series), same_counters=True, same_boot=False)
