@@ -42,6 +42,7 @@ def ensure(log: Path) -> tuple[Path, bool]:
         return target, False
     CACHE.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="site-tmp-", dir=CACHE))
+    tmp.chmod(0o755)
     cmd = [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--only-binary=:all:", "--platform", "any",
            "--implementation", "py", "--python-version", GUEST_PYTHON, "--target", str(tmp), *pins()]
     with open(log, "w") as out:
