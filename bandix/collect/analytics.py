@@ -59,6 +59,7 @@ class FlowAnalytics:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._quic = None  # quic.InitialAssembler, made on the first QUIC Initial
+        self._quic_missing = False  # cryptography is not installed: QUIC names are off
         self.exporter = None  # export.exporter.IpfixExporter, when flows also go out as IPFIX
 
     # -- life ---------------------------------------------------------------
@@ -122,6 +123,24 @@ class FlowAnalytics:
     def _run_hellos(self) -> None:
         self._hellos.run(self._stop)
 
+    def _load_quic(self) -> bool:
+        """Import the QUIC parser (and with it cryptography) once QUIC is seen.
+
+        cryptography is optional (some architectures have no wheel of it): without
+        it QUIC Initials are skipped, said once in the log, and everything else
+        (the flows of those packets included) goes on being counted.
+        """
+        if self._quic_missing:
+            return False
+        try:
+            from . import quic
+        except ImportError as exc:
+            self._quic_missing = True
+            log.warning("QUIC server names are off: %s (install cryptography to name QUIC flows)", exc)
+            return False
+        self._quic = quic.InitialAssembler()
+        return True
+
     def on_hello(self, raw: bytes) -> None:
         """One event of the hello ring: learn the server name it carries, if any."""
         try:
@@ -129,12 +148,12 @@ class FlowAnalytics:
             if seg.transport == "tcp":
                 kind, sni = "tls", tls.client_hello_sni(seg.payload)
             else:
-                from . import quic  # imports cryptography: only once QUIC is seen
+                if self._quic is None and not self._load_quic():
+                    return
+                from . import quic
 
                 if not quic.is_client_initial(seg.payload):
                     return
-                if self._quic is None:
-                    self._quic = quic.InitialAssembler()
                 kind, sni = "quic", self._quic.feed((seg.src, seg.sport), seg.payload)
         except tls.Incomplete:
             if seg.transport == "tcp":  # QUIC may complete with the next Initial

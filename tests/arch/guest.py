@@ -194,6 +194,32 @@ def dns(vr: VirtualRouter, daemon: Bandix) -> None:
         expect(query["transport"], "udp", "transport")
 
 
+def quic_without_cryptography(vr: VirtualRouter, daemon: Bandix) -> None:
+    """A QUIC Initial reaches a daemon that has no `cryptography` (as here: no s390x wheel).
+
+    Only QUIC server names need it: the daemon says so once and goes on.
+    """
+    try:
+        import cryptography  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        raise AssertionError("cryptography is importable in the guest: this check needs it absent")
+    # A long-header Initial of QUIC v1 (type 0), padded as clients pad it; it is never decrypted.
+    initial = bytes([0xC3, 0, 0, 0, 1, 8]) + bytes(range(8)) + b"\x00\x00" + bytes(1200 - 16)
+    for _ in range(2):
+        sock = vr.clients[0].ns.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            sock.sendto(initial, (vr.SERVER_V4, 443))
+        finally:
+            sock.close()
+    settle(daemon)
+    expect(daemon.devices()[vr.clients[0].mac]["ip"], vr.clients[0].ipv4, "the daemon still answers")
+    log = daemon.log()
+    expect("Traceback" in log, False, "a traceback in the daemon log")
+    expect(log.count("QUIC server names are off"), 1, "the daemon says once that QUIC names are off")
+
+
 def tcp_exchange(vr: VirtualRouter, family: int, up: int, down: int, port: int) -> tuple[int, dict[str, Flow]]:
     """One TCP connection from client 1 to the internet server: `up` bytes sent, `down` received.
 
@@ -277,6 +303,7 @@ def main() -> int:
                     check(f"exact bytes and packets {case}", lambda f=family, z=zone: accounting(vr, daemon, f, z))
                 check("/api/traffic/devices", lambda: api_devices(vr, daemon))
                 check("DNS events through the ring buffer", lambda: dns(vr, daemon))
+                check("QUIC Initial without cryptography", lambda: quic_without_cryptography(vr, daemon))
                 for family, port in ((4, 8080), (6, 8081)):
                     def run(family: int = family, port: int = port) -> None:
                         server = vr.SERVER_V6 if family == 6 else vr.SERVER_V4
