@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -34,12 +35,17 @@ def main(argv: list[str] | None = None) -> int:
         vm.require_tools(arch)
     vm.ARTIFACTS.mkdir(parents=True, exist_ok=True)
 
+    signal.signal(signal.SIGTERM, _interrupt)  # CI or make stopping us: unwind, kill what we started
     started = time.monotonic()
     with ThreadPoolExecutor(max_workers=len(arches) + 1) as pool:
-        site_job = pool.submit(payload.ensure, vm.ARTIFACTS / "payload-build.log")
-        jobs = {arch.name: pool.submit(_build, arch) for arch in arches}
-        site, site_made = site_job.result()
-        built = {name: job.result() for name, job in jobs.items()}
+        try:
+            site_job = pool.submit(payload.ensure, vm.ARTIFACTS / "payload-build.log")
+            jobs = {arch.name: pool.submit(_build, arch) for arch in arches}
+            site, site_made = site_job.result()
+            built = {name: job.result() for name, job in jobs.items()}
+        except BaseException:
+            images.STOP.set()  # the other builds stop too, before the pool is left
+            raise
     print(f"payload: {site.name} {'installed' if site_made else 'cached'}", flush=True)
     for name, (image, seconds) in built.items():
         print(f"image {name}: {image.disk.name} " + (f"built in {seconds:.0f} s" if seconds else "cached"), flush=True)
@@ -58,6 +64,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"test-arch: {passed} passed, {failed} failed ({time.monotonic() - started:.0f} s in all; "
           f"logs in {vm.ARTIFACTS.relative_to(images.ROOT)}/)", flush=True)
     return 0 if failed == 0 and passed > 0 else 1
+
+
+def _interrupt(_signum, _frame) -> None:
+    raise KeyboardInterrupt("stopped by SIGTERM")
 
 
 def _build(arch: images.Arch) -> tuple[images.Image, float]:

@@ -11,12 +11,16 @@ rebuilt and an unchanged one is reused; files of older recipes are removed.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import shutil
+import signal
 import subprocess
+import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +31,7 @@ SUITE = "bookworm"
 MIRROR = "http://deb.debian.org/debian"
 BUILD_TIMEOUT_S = 1800
 IMAGE_SIZE = "1G"
+STOP = threading.Event()  # set by the main thread when interrupted: builds in other threads stop
 
 # What the guest checks need: Debian's kernel, python3 and libbpf, and the
 # virtual router's tools (tests/vrouter.py: ip, bridge, sysctl, nft, ss;
@@ -130,22 +135,60 @@ def _hooks(work: Path) -> Path:
     return hook
 
 
+def run_group(cmd: list[str], timeout: float, log: Path) -> None:
+    """Run cmd in its own session; on timeout or interruption stop its whole group.
+
+    SIGTERM first, so mmdebstrap unmounts what it mounted in the chroot, then
+    SIGKILL for whatever is left of the group.
+    """
+    with open(log, "a") as out:
+        # stdin closed: mmdebstrap would read a sources.list from a non-tty stdin.
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    code = proc.wait(1)
+                    break
+                if STOP.is_set():
+                    raise InterruptedError(f"{cmd[0]} stopped: the run was interrupted")
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{cmd[0]} took more than {timeout:.0f} s: see {log}")
+        except BaseException:
+            for sig, grace in ((signal.SIGTERM, 30), (signal.SIGKILL, 10)):
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, sig)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(grace)
+                    break
+            raise
+    if code != 0:
+        raise RuntimeError(f"{cmd[0]} failed with {code}: see {log}")
+
+
+def _mounts_under(path: Path) -> list[str]:
+    with open("/proc/self/mounts") as mounts:
+        return [line.split()[1] for line in mounts if line.split()[1].startswith(str(path) + "/")]
+
+
 def build(arch: Arch, log: Path) -> Image:
     """Build the image of `arch` into the cache (files appear whole, by rename)."""
     image = image_for(arch)
     CACHE.mkdir(parents=True, exist_ok=True)
     enable_binfmt(arch)
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix=f"bandix-arch-{arch.name}-", dir=CACHE) as tmp:
-        work = Path(tmp)
+    log.write_text("")
+    for stale in CACHE.glob(f"build-{arch.name}-*"):  # left by an interrupted build
+        if stale.is_dir() and not _mounts_under(stale):
+            shutil.rmtree(stale, ignore_errors=True)
+    work = Path(tempfile.mkdtemp(prefix=f"build-{arch.name}-", dir=CACHE))
+    try:
         rootfs = work / "root"
         cmd = ["mmdebstrap", f"--arch={arch.name}", "--variant=essential",
                "--include=" + ",".join(arch.recipe()["packages"]),
                f"--setup-hook={_hooks(work)} \"$1\"", SUITE, str(rootfs), MIRROR]
-        with open(log, "w") as out:
-            # stdin closed: mmdebstrap would read a sources.list from a non-tty stdin.
-            subprocess.run(cmd, check=True, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                           timeout=BUILD_TIMEOUT_S)
+        run_group(cmd, BUILD_TIMEOUT_S, log)
         init = rootfs / "sbin" / "bandix-init"
         init.write_text(INIT)
         init.chmod(0o755)
@@ -153,12 +196,17 @@ def build(arch: Arch, log: Path) -> Image:
         kernel = next(boot.glob("vmlinuz-*"))
         initrd = next(boot.glob("initrd.img-*"))
         disk = work / "disk.ext4"
-        subprocess.run(["mkfs.ext4", "-q", "-F", "-L", "root", "-d", str(rootfs), str(disk), IMAGE_SIZE],
-                       check=True, timeout=600)
+        run_group(["mkfs.ext4", "-q", "-F", "-L", "root", "-d", str(rootfs), str(disk), IMAGE_SIZE], 600, log)
         shutil.copyfile(kernel, work / "vmlinuz")
         shutil.copyfile(initrd, work / "initrd")
         for src, dst in ((work / "vmlinuz", image.kernel), (work / "initrd", image.initrd), (disk, image.disk)):
             os.replace(src, dst)
+    finally:
+        left = _mounts_under(work)
+        if left:  # never rmtree through a mount (a /dev or /proc of the chroot)
+            print(f"not removing {work}: still mounted: {', '.join(left)}", file=sys.stderr)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
     _remove_other_recipes(arch, image)
     with open(log, "a") as out:
         out.write(f"built {image.disk.name} in {time.monotonic() - started:.0f} s\n")
