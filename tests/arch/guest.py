@@ -37,17 +37,18 @@ DAEMON_START_S = 300.0  # imports and compiles under TCG take a while
 RESULTS: list[tuple[str, str | None]] = []
 
 
-def check(name: str, fn: Callable[[], None]) -> bool:
-    """Run one check; record and print its outcome."""
+def check(name: str, fn: Callable[[], object]) -> bool:
+    """Run one check; record and print its outcome (and the note it returns, if any)."""
     started = time.monotonic()
+    note = None
     try:
-        fn()
+        note = fn()
         error = None
     except Exception as exc:  # every failure is reported, then the next check runs
         error = f"{type(exc).__name__}: {exc}".replace("\n", " | ")[:2000]
         traceback.print_exc()
     RESULTS.append((name, error))
-    took = f"({time.monotonic() - started:.1f} s)"
+    took = f"({time.monotonic() - started:.1f} s{'; ' + note if isinstance(note, str) else ''})"
     print(f"PASS {name} {took}" if error is None else f"FAIL {name} {took}: {error}", flush=True)
     return error is None
 
@@ -220,6 +221,30 @@ def quic_without_cryptography(vr: VirtualRouter, daemon: Bandix) -> None:
     expect(log.count("QUIC server names are off"), 1, "the daemon says once that QUIC names are off")
 
 
+def rate_limit(vr: VirtualRouter, daemon: Bandix, pin_dir: Path) -> str:
+    """tests/test_limits.py's check at one rate: the rule reaches the kernel's map and holds TCP downloads."""
+    from bandix.bpf import layout
+    from bandix.bpf.limits import read_limits
+    from bandix.bpf.maps import open_pinned
+
+    c2, rate = vr.clients[1], 4 * 125_000
+    rule = {"mac": c2.mac, "time_slot": {"start": "00:00", "end": "24:00", "days": [1, 2, 3, 4, 5, 6, 7]},
+            "wan_rx_rate_limit": rate, "wan_tx_rate_limit": rate}
+    expect(daemon.send("POST", "/api/traffic/limits/schedule", rule)[0], 200, "POST of the limit")
+    limits = open_pinned(str(pin_dir / layout.MAP_LIMITS), layout.MAP_LIMITS, ctypes.sizeof(layout.MacKey),
+                         ctypes.sizeof(layout.Limit))
+    try:
+        expect({mac.hex(":"): rates for mac, rates in read_limits(limits).items()}, {c2.mac: (rate, rate)},
+               "the limits map")
+    finally:
+        limits.close()
+    report = iperf3(c2, vr.internet, vr.SERVER_V4, "-t", "4", "-O", "1", "-R", timeout=240)
+    got = report["end"]["sum_received"]["bits_per_second"] / 8
+    if not 0.85 * rate <= got <= 1.05 * rate:
+        raise AssertionError(f"download goodput {got / rate:.1%} of the limit")
+    return f"goodput {got / rate:.1%} of the limit"
+
+
 def tcp_exchange(vr: VirtualRouter, family: int, up: int, down: int, port: int) -> tuple[int, dict[str, Flow]]:
     """One TCP connection from client 1 to the internet server: `up` bytes sent, `down` received.
 
@@ -304,6 +329,7 @@ def main() -> int:
                 check("/api/traffic/devices", lambda: api_devices(vr, daemon))
                 check("DNS events through the ring buffer", lambda: dns(vr, daemon))
                 check("QUIC Initial without cryptography", lambda: quic_without_cryptography(vr, daemon))
+                check("rate limit 4 Mbit/s through the limits map", lambda: rate_limit(vr, daemon, pin_dir))
                 for family, port in ((4, 8080), (6, 8081)):
                     def run(family: int = family, port: int = port) -> None:
                         server = vr.SERVER_V6 if family == 6 else vr.SERVER_V4
