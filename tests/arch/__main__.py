@@ -77,4 +77,8 @@ def _build(arch: images.Arch) -> tuple[images.Image, float]:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt as exc:  # what was started is stopped by now
+        print(f"test-arch: interrupted ({exc or 'Ctrl-C'})", file=sys.stderr)
+        sys.exit(130)
