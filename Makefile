@@ -20,7 +20,7 @@ APT_PACKAGES := clang llvm libbpf-dev libbpf1 bpftool iproute2 nftables iperf3 t
 # when `deps` installs them it also stops and disables them (a user's own are left alone).
 TEST_ONLY_SERVICES := prometheus nfdump
 
-.PHONY: setup deps venv bpf test demo bench lint clean ipk
+.PHONY: setup deps venv bpf test test-arch demo bench lint clean ipk
 
 setup: deps venv bpf
 
@@ -75,6 +75,21 @@ $(ESLINT_STAMP): | deps
 test: setup $(ESLINT_STAMP)
 	$(PY) -m pytest -q
 
+# The BPF object and the daemon on other architectures' real kernels, in qemu VMs:
+# s390x (64-bit big-endian) and armhf (32-bit little-endian), images of Debian 12
+# built by mmdebstrap into .cache/arch/ (git-ignored; rebuilt when their recipe in
+# tests/arch/images.py changes). See tests/arch/__init__.py.
+ARCH_APT_PACKAGES := qemu-system-misc qemu-system-arm qemu-user-static binfmt-support mmdebstrap arch-test e2fsprogs
+
+test-arch: setup
+	@missing=$$(for p in $(ARCH_APT_PACKAGES); do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed$$' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing: $$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing || exit 1; \
+	fi
+	$(PY) -m tests.arch
+
 demo: setup
 	$(PY) -m tests.demo
 
@@ -92,4 +107,4 @@ lint: venv $(ESLINT_STAMP)
 
 clean:
 	rm -f bpf/*.o bpf/*.tmp bench/*.o bench/*.tmp
-	rm -rf $(VENV) .pytest_cache $(ESLINT_DIR) dist
+	rm -rf $(VENV) .pytest_cache $(ESLINT_DIR) dist .cache/arch

@@ -3,9 +3,7 @@
 
 from __future__ import annotations
 
-import shutil
 import time
-from pathlib import Path
 
 import pytest
 
@@ -13,14 +11,10 @@ from tests.bandixd import SHOTS, busy_site
 from tests.test_dashboard import free_port
 from tests.vrouter import PortForward
 
-SHARED_SHOTS = Path("/work/wt/shots")  # the screenshots, besides tests/artifacts
-
 
 def shot(pg, name: str) -> None:
     path = SHOTS / f"{name}.png"
     pg.screenshot(path=str(path), full_page=True)
-    if SHARED_SHOTS.is_dir():
-        shutil.copy(path, SHARED_SHOTS / f"18b-{name}.png")
 
 
 @pytest.fixture(scope="module")

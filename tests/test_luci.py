@@ -12,10 +12,8 @@ ACL), uclient-fetch (curl) and uci. Screenshots: tests/artifacts/screenshots/luc
 import importlib.util
 import json
 import re
-import shutil
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 
@@ -24,7 +22,6 @@ from tests.luci.bridge import APP, ROOT, Bridge
 
 VIEWS = APP / "htdocs/luci-static/resources/view/bandix"
 ESLINT = [str(ROOT / ".eslint/node_modules/.bin/eslint"), "--config", "luci-app-bandix/eslint.config.mjs"]
-SHARED_SHOTS = Path("/work/wt/shots")  # issue screenshots, besides tests/artifacts
 JS_FILES = sorted(APP.glob("htdocs/**/*.js")) + sorted((ROOT / "bandix/web").glob("*.js"))
 
 
@@ -237,16 +234,12 @@ def test_usage_view_ranks_draws_and_exports_a_file(open_view, site):
     assert lines[0] == "date,ts_ms,mac,ip,hostname,rx_bytes,tx_bytes,total_bytes" and c1.mac in lines[1]
     assert {m for _, m, _ in site["bridge"].calls} <= {"usage_ranking", "usage_increments", "usage_export"}
     pg.screenshot(path=str(SHOTS / "luci-usage.png"), full_page=True)
-    if SHARED_SHOTS.is_dir():
-        shutil.copy(SHOTS / "luci-usage.png", SHARED_SHOTS / "18b-luci-usage.png")
     # The overview says who is online as the daemon does.
     pg = open_view("overview")
     pg.locator("#bandix-devices tr", has_text=c1.mac).wait_for(timeout=10000)
     assert all(row_cells(pg, "bandix-devices", c.mac)[9] == "online" for c in vr.clients)
     assert all(d["online"] for d in daemon.devices().values())
     pg.screenshot(path=str(SHOTS / "luci-overview-online.png"), full_page=True)
-    if SHARED_SHOTS.is_dir():
-        shutil.copy(SHOTS / "luci-overview-online.png", SHARED_SHOTS / "18b-luci-overview.png")
 
 
 def test_connections_dns_and_domains_views(open_view, site):
