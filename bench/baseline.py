@@ -31,6 +31,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.history import cpu_s, rss_mb
 from tests.bandixd import ROOT, Bandix, http_get, no_cryptography, remove_state
 from tests.vrouter import NETNS_DIR, VirtualRouter
 
@@ -74,28 +75,6 @@ class Figure:
     def line(self) -> str:
         return (f"{self.name}: before {self.text(self.before)}, now {self.text(self.now)}, "
                 f"limit {self.text(self.limit)} {self.mark}{f' ({self.detail})' if self.detail else ''}")
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no VmRSS for {pid}")
-
-
-def cpu_s(pid: int) -> float:
-    """CPU time of all the process's threads, to the nanosecond (the scheduler's sum)."""
-    total = 0.0
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        try:
-            text = (task / "sched").read_text()
-        except FileNotFoundError:  # the thread ended
-            continue
-        for line in text.splitlines():
-            if line.startswith("se.sum_exec_runtime"):
-                total += float(line.split(":")[1]) / 1000
-                break
-    return total
 
 
 def bytecode(tree: Path) -> None:

@@ -30,7 +30,7 @@ PATHS = ("/metrics", "/api/traffic/devices", "/app.css")
 FLOWS = 16384
 
 
-def _cpu_s(pid: int) -> float:
+def cpu_s(pid: int) -> float:
     """utime + stime of the whole process, threads that ended included (each request has its own)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -39,18 +39,18 @@ def _cpu_s(pid: int) -> float:
 def _scrape_cost(d: Bandix, path: str, n: int = SCRAPES) -> tuple[float, float, int]:
     """(daemon CPU ms per request, median wall ms, answer bytes) of n requests back to back."""
     pid = d.proc.pid
-    idle0, t0 = _cpu_s(pid), time.monotonic()
+    idle0, t0 = cpu_s(pid), time.monotonic()
     time.sleep(5)
-    idle_per_s = (_cpu_s(pid) - idle0) / (time.monotonic() - t0)  # the 1 s readings of 250 devices
+    idle_per_s = (cpu_s(pid) - idle0) / (time.monotonic() - t0)  # the 1 s readings of 250 devices
     walls, size = [], 0
-    cpu0, t0 = _cpu_s(pid), time.monotonic()
+    cpu0, t0 = cpu_s(pid), time.monotonic()
     for _ in range(n):
         w0 = time.perf_counter()
         status, _, body = http_get(d.ns, path, d.port)
         walls.append((time.perf_counter() - w0) * 1000)
         assert status == 200, path
         size = len(body.encode())
-    cpu = _cpu_s(pid) - cpu0 - idle_per_s * (time.monotonic() - t0)
+    cpu = cpu_s(pid) - cpu0 - idle_per_s * (time.monotonic() - t0)
     return cpu * 1000 / n, statistics.median(walls), size
 
 

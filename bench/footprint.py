@@ -238,7 +238,7 @@ def _read_history(d, macs: list[str], loaded: bool) -> None:
 
 
 def _daemon_figures(ctx: Context) -> dict[str, float]:
-    from bench.history import FakeDevices, _generation, _rss_mb
+    from bench.history import FakeDevices, _generation, rss_mb
     from tests.bandixd import Bandix
 
     data_dir = ctx.log_dir / "footprint-data"
@@ -255,7 +255,7 @@ def _daemon_figures(ctx: Context) -> dict[str, float]:
         time.sleep(40)
         _read_history(d, macs, loaded=False)  # the same requests as below, on a young history
         time.sleep(20)
-        out["rss_minute"] = _rss_mb(d.proc.pid)
+        out["rss_minute"] = rss_mb(d.proc.pid)
         generation = _generation(ctx.pin_dir)
         for name, span in (("year", YEAR_S), ("month", MONTH_S)):
             d.stop()
@@ -265,10 +265,10 @@ def _daemon_figures(ctx: Context) -> dict[str, float]:
             d.log_path = ctx.log_dir / f"footprint-{name}.log"
             d.start(timeout=300)
             time.sleep(5)
-            out[f"rss_{name}_loaded"] = _rss_mb(d.proc.pid)  # before any request
+            out[f"rss_{name}_loaded"] = rss_mb(d.proc.pid)  # before any request
             _read_history(d, macs, loaded=True)
             time.sleep(20)
-            out[f"rss_{name}"] = _rss_mb(d.proc.pid)
+            out[f"rss_{name}"] = rss_mb(d.proc.pid)
             out[f"db_{name}"] = data_dir_bytes(data_dir)
     finally:
         fake.stop()

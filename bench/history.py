@@ -115,7 +115,7 @@ class OpenPage:
         self._thread.join(5)
 
 
-def _cpu_s(pid: int) -> float:
+def cpu_s(pid: int) -> float:
     """CPU time of all the process's threads, to the nanosecond (the scheduler's
     own sum, not the 10 ms ticks of /proc/PID/stat: a poll costs well under one)."""
     total = 0.0
@@ -131,7 +131,7 @@ def _cpu_s(pid: int) -> float:
     return total
 
 
-def _rss_mb(pid: int) -> float:
+def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
@@ -141,9 +141,9 @@ def _rss_mb(pid: int) -> float:
 def measure(daemon: Bandix, seconds: float = MEASURE_S) -> tuple[float, float]:
     """(CPU share of one core, RSS in MB) of the daemon over `seconds`."""
     pid = daemon.proc.pid
-    cpu0, t0 = _cpu_s(pid), time.monotonic()
+    cpu0, t0 = cpu_s(pid), time.monotonic()
     time.sleep(seconds)
-    return (_cpu_s(pid) - cpu0) / (time.monotonic() - t0), _rss_mb(pid)
+    return (cpu_s(pid) - cpu0) / (time.monotonic() - t0), rss_mb(pid)
 
 
 @dataclass
@@ -184,11 +184,11 @@ def page_cost(d: Bandix, flags: list[str], pin_dir: Path, log_dir: Path) -> dict
                 for paged, other in ((d, twin), (twin, d)) * rounds:
                     with OpenPage(paged, path) as page:
                         time.sleep(2)
-                        cpu = [_cpu_s(x.proc.pid) for x in (paged, other)]
+                        cpu = [cpu_s(x.proc.pid) for x in (paged, other)]
                         t0 = time.monotonic()
                         before = page.requests
                         time.sleep(PAGE_WINDOW_S)
-                        used = [_cpu_s(x.proc.pid) - c for x, c in zip((paged, other), cpu, strict=True)]
+                        used = [cpu_s(x.proc.pid) - c for x, c in zip((paged, other), cpu, strict=True)]
                         elapsed = time.monotonic() - t0
                         cost.requests += page.requests - before
                     cost.with_page += used[0]
