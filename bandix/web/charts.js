@@ -37,6 +37,42 @@
 	}
 
 	/* A round step for about `count` ticks up to `max`. */
+	/* The canvas sized to its box at the device's pixel ratio, cleared: {ctx, w, h} in CSS pixels. */
+	function prepare(canvas, ratio) {
+		var w = canvas.clientWidth || 600, h = canvas.clientHeight || 200;
+		if (canvas.width !== Math.round(w * ratio) || canvas.height !== Math.round(h * ratio)) {
+			canvas.width = Math.round(w * ratio);
+			canvas.height = Math.round(h * ratio);
+		}
+		var ctx = canvas.getContext('2d');
+		ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
+		ctx.clearRect(0, 0, w, h);
+		return { ctx: ctx, w: w, h: h };
+	}
+
+	/* The value axis both charts share: grid lines and labels from 0 to a round top above maxY;
+	   returns the plot area and yOf (value → pixel), text left centred for the x labels. */
+	function yAxis(ctx, w, h, maxY, formatY, grid) {
+		var step = niceStep(maxY || 1, 4), top = Math.max(step, Math.ceil((maxY || 1) / step) * step);
+		var left = Math.max(48, ctx.measureText(formatY(top)).width + 10), right = 8, upper = 8, lower = 20;
+		var pw = w - left - right, ph = h - upper - lower;
+		var yOf = function (y) { return upper + ph - y / top * ph; };
+		ctx.strokeStyle = grid;
+		ctx.lineWidth = 1;
+		ctx.textAlign = 'right';
+		ctx.textBaseline = 'middle';
+		for (var y = 0; y <= top + 1e-9; y += step) {
+			ctx.beginPath();
+			ctx.moveTo(left, Math.round(yOf(y)) + 0.5);
+			ctx.lineTo(w - right, Math.round(yOf(y)) + 0.5);
+			ctx.stroke();
+			ctx.fillText(formatY(y), left - 6, yOf(y));
+		}
+		ctx.textAlign = 'center';
+		ctx.textBaseline = 'top';
+		return { left: left, right: right, lower: lower, pw: pw, yOf: yOf };
+	}
+
 	function niceStep(max, count) {
 		var raw = max / Math.max(1, count), mag = Math.pow(10, Math.floor(Math.log10(raw || 1)));
 		var n = raw / mag;
@@ -57,14 +93,7 @@
 	function lineChart(canvas, series, opts) {
 		opts = opts || {};
 		var ratio = global.devicePixelRatio || 1;
-		var w = canvas.clientWidth || 600, h = canvas.clientHeight || 200;
-		if (canvas.width !== Math.round(w * ratio) || canvas.height !== Math.round(h * ratio)) {
-			canvas.width = Math.round(w * ratio);
-			canvas.height = Math.round(h * ratio);
-		}
-		var ctx = canvas.getContext('2d');
-		ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
-		ctx.clearRect(0, 0, w, h);
+		var c = prepare(canvas, ratio), ctx = c.ctx, w = c.w, h = c.h;
 
 		var fg = cssVar(canvas, '--chart-fg', '#555'), grid = cssVar(canvas, '--chart-grid', '#ddd');
 		var formatY = opts.formatY || String;
@@ -86,25 +115,9 @@
 			return { points: 0 };
 		}
 		if (maxX === minX) maxX = minX + 1000;
-		var step = niceStep(maxY || 1, 4), top = Math.max(step, Math.ceil((maxY || 1) / step) * step);
-		var left = Math.max(48, ctx.measureText(formatY(top)).width + 10), right = 8, upper = 8, lower = 20;
-		var pw = w - left - right, ph = h - upper - lower;
+		var axis = yAxis(ctx, w, h, maxY, formatY, grid);
+		var left = axis.left, right = axis.right, lower = axis.lower, pw = axis.pw, yOf = axis.yOf;
 		var xOf = function (x) { return left + (x - minX) / (maxX - minX) * pw; };
-		var yOf = function (y) { return upper + ph - y / top * ph; };
-
-		ctx.strokeStyle = grid;
-		ctx.lineWidth = 1;
-		ctx.textAlign = 'right';
-		ctx.textBaseline = 'middle';
-		for (var y = 0; y <= top + 1e-9; y += step) {
-			ctx.beginPath();
-			ctx.moveTo(left, Math.round(yOf(y)) + 0.5);
-			ctx.lineTo(w - right, Math.round(yOf(y)) + 0.5);
-			ctx.stroke();
-			ctx.fillText(formatY(y), left - 6, yOf(y));
-		}
-		ctx.textAlign = 'center';
-		ctx.textBaseline = 'top';
 		for (var k = 0; k <= 4; k++) {
 			var x = minX + (maxX - minX) * k / 4;
 			ctx.fillText(formatX(x), Math.min(Math.max(xOf(x), left + 20), w - right - 20), h - lower + 5);
@@ -140,14 +153,7 @@
 	function barChart(canvas, bars, opts) {
 		opts = opts || {};
 		var ratio = global.devicePixelRatio || 1;
-		var w = canvas.clientWidth || 600, h = canvas.clientHeight || 200;
-		if (canvas.width !== Math.round(w * ratio) || canvas.height !== Math.round(h * ratio)) {
-			canvas.width = Math.round(w * ratio);
-			canvas.height = Math.round(h * ratio);
-		}
-		var ctx = canvas.getContext('2d');
-		ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
-		ctx.clearRect(0, 0, w, h);
+		var c = prepare(canvas, ratio), ctx = c.ctx, w = c.w, h = c.h;
 		var fg = cssVar(canvas, '--chart-fg', '#555'), grid = cssVar(canvas, '--chart-grid', '#ddd');
 		var formatY = opts.formatY || String, colors = opts.colors || [fg];
 		var maxY = 0;
@@ -162,23 +168,8 @@
 			ctx.fillText(opts.empty || 'no data', w / 2, h / 2);
 			return { bars: 0 };
 		}
-		var step = niceStep(maxY || 1, 4), top = Math.max(step, Math.ceil((maxY || 1) / step) * step);
-		var left = Math.max(48, ctx.measureText(formatY(top)).width + 10), right = 8, upper = 8, lower = 20;
-		var pw = w - left - right, ph = h - upper - lower, slot = pw / bars.length;
-		var yOf = function (y) { return upper + ph - y / top * ph; };
-		ctx.strokeStyle = grid;
-		ctx.lineWidth = 1;
-		ctx.textAlign = 'right';
-		ctx.textBaseline = 'middle';
-		for (var y = 0; y <= top + 1e-9; y += step) {
-			ctx.beginPath();
-			ctx.moveTo(left, Math.round(yOf(y)) + 0.5);
-			ctx.lineTo(w - right, Math.round(yOf(y)) + 0.5);
-			ctx.stroke();
-			ctx.fillText(formatY(y), left - 6, yOf(y));
-		}
-		ctx.textAlign = 'center';
-		ctx.textBaseline = 'top';
+		var axis = yAxis(ctx, w, h, maxY, formatY, grid);
+		var left = axis.left, lower = axis.lower, pw = axis.pw, yOf = axis.yOf, slot = pw / bars.length;
 		var every = Math.max(1, Math.ceil(bars.length / Math.max(1, Math.floor(pw / 70))));
 		bars.forEach(function (b, i) {
 			var x = left + i * slot, base = 0;
