@@ -64,6 +64,14 @@ def test_usage_page_ranks_devices_draws_increments_and_exports(page, site):
     lines = resp.text().split("\r\n")
     assert lines[0] == "date,ts_ms,mac,ip,hostname,rx_bytes,tx_bytes,total_bytes" and c1.mac in lines[1]
     shot(page, "usage")
+    # WAN + LAN: the page asks for network_type=all and lists what the API ranks for it.
+    page.select_option("#usage-network", "all")
+    page.wait_for_function("() => document.querySelector('#usage-ranking').closest('section')"
+                           ".textContent.includes('WAN + LAN bytes from')", timeout=10000)
+    assert "&network_type=all" in page.get_attribute("#export-csv", "href")
+    api = daemon.get("/api/traffic/usage/ranking?start_ms=0&network_type=all")[1]["data"]["devices"]
+    rows = page.locator("#usage-ranking tbody tr").all_inner_texts()
+    assert [r.split("\t")[1] for r in rows] == [d["mac"] for d in api]
 
 
 def test_devices_show_the_daemons_online_state_and_a_device_can_be_forgotten(page, site):

@@ -619,8 +619,8 @@
 		};
 	};
 
-	/* Usage over a range: devices ranked by WAN bytes with their share, one device's bytes
-	   per local hour or day (the router's time zone), and the export as a file. */
+	/* Usage over a range: devices ranked by bytes (WAN, LAN or both) with their share, one
+	   device's bytes per local hour or day (the router's time zone), and the export as a file. */
 	var RANGES = [['today', 'today'], ['yesterday', 'yesterday'], ['7d', 'last 7 days'], ['30d', 'last 30 days'],
 		['month', 'this month']];
 	function rangeOf(key, now) {
@@ -631,12 +631,16 @@
 		if (key === 'month') return [new Date(d.getFullYear(), d.getMonth(), 1).getTime(), now];
 		return [midnight, now];
 	}
-	function exportLink(fmt, range) {
-		return '/api/traffic/usage/export?format=' + fmt + '&aggregation=daily&start_ms=' + range[0] + '&end_ms=' + range[1];
+	var NETWORKS = [['wan', 'WAN'], ['lan', 'LAN'], ['all', 'WAN + LAN']];
+	function usageQuery(range, network) {
+		return 'start_ms=' + range[0] + '&end_ms=' + range[1] + '&network_type=' + network;
+	}
+	function exportLink(fmt, range, network) {
+		return '/api/traffic/usage/export?format=' + fmt + '&aggregation=daily&' + usageQuery(range, network);
 	}
 
 	pages.usage = function () {
-		var rangeKey = 'today', aggregation = 'hourly', ranking = null, chosen = null, increments = null;
+		var rangeKey = 'today', network = 'wan', aggregation = 'hourly', ranking = null, chosen = null, increments = null;
 		var body = el('tbody'), cards = el('div', { class: 'cards' }), covered = el('p', { class: 'muted' });
 		var chart = el('canvas', { class: 'chart', id: 'chart-usage' }), chartTitle = el('h2', { class: 'grow', text: 'Per period' });
 		var csv = el('a', { class: 'button', id: 'export-csv', download: '', text: 'Export CSV' });
@@ -653,7 +657,8 @@
 			if (!ranking) return;
 			cards.replaceChildren(stat('Downloaded', bytes(ranking.rx_bytes), 'down'), stat('Uploaded', bytes(ranking.tx_bytes), 'up'),
 				stat('Total', bytes(ranking.total_bytes)), stat('Devices with traffic', ranking.devices.length));
-			covered.textContent = 'WAN bytes from ' + new Date(ranking.start_ms).toLocaleString() + ' to ' +
+			var label = NETWORKS.filter(function (o) { return o[0] === ranking.network_type; })[0][1];
+			covered.textContent = label + ' bytes from ' + new Date(ranking.start_ms).toLocaleString() + ' to ' +
 				new Date(ranking.end_ms).toLocaleString() + ' (' + ranking.level + ' history, ' + ranking.resolution_seconds + ' s buckets)';
 			body.replaceChildren.apply(body, ranking.devices.length ? ranking.devices.map(function (d, i) {
 				return el('tr', { class: 'link' + (chosen && chosen.mac === d.mac ? ' chosen' : ''), onclick: function () { choose(d); } },
@@ -662,7 +667,7 @@
 					el('td', { class: 'num', text: bytes(d.total_bytes) }),
 					el('td', { class: 'share' }, el('span', { class: 'bar', style: 'width:' + (d.share * 100).toFixed(1) + '%' }),
 						el('span', { text: (d.share * 100).toFixed(1) + ' %' })));
-			}) : [el('tr', null, el('td', { colspan: '7', class: 'muted', text: 'No WAN traffic in this range.' }))]);
+			}) : [el('tr', null, el('td', { colspan: '7', class: 'muted', text: 'No ' + label + ' traffic in this range.' }))]);
 			drawChart();
 		}
 		function choose(d) {
@@ -671,7 +676,7 @@
 		}
 		function loadIncrements() {
 			var r = rangeOf(rangeKey, Date.now());
-			var q = '/api/traffic/usage/increments?aggregation=' + aggregation + '&start_ms=' + r[0] + '&end_ms=' + r[1];
+			var q = '/api/traffic/usage/increments?aggregation=' + aggregation + '&' + usageQuery(r, network);
 			if (chosen) q += '&mac=' + encodeURIComponent(chosen.mac);
 			return api(q).then(function (d) { increments = d; });
 		}
@@ -689,6 +694,10 @@
 						aggSelect.value = aggregation;
 						refreshAll();
 					} }, RANGES.map(function (o) { return el('option', { value: o[0], text: o[1] }); })),
+					el('select', { 'aria-label': 'Network', id: 'usage-network', onchange: function (e) {
+						network = e.target.value;
+						refreshAll();
+					} }, NETWORKS.map(function (o) { return el('option', { value: o[0], text: o[1] }); })),
 					el('span', { class: 'grow' }), csv, json),
 				cards, covered,
 				el('div', { class: 'table-wrap' }, el('table', { id: 'usage-ranking' },
@@ -700,9 +709,9 @@
 			interval: 10000,
 			poll: function () {
 				var r = rangeOf(rangeKey, Date.now());
-				csv.setAttribute('href', exportLink('csv', r));
-				json.setAttribute('href', exportLink('json', r));
-				return Promise.all([api('/api/traffic/usage/ranking?start_ms=' + r[0] + '&end_ms=' + r[1]), loadIncrements()])
+				csv.setAttribute('href', exportLink('csv', r, network));
+				json.setAttribute('href', exportLink('json', r, network));
+				return Promise.all([api('/api/traffic/usage/ranking?' + usageQuery(r, network)), loadIncrements()])
 					.then(function (res) { ranking = res[0]; draw(); });
 			},
 			redraw: draw
