@@ -234,6 +234,14 @@ def test_usage_view_ranks_draws_and_exports_a_file(open_view, site):
     assert lines[0] == "date,ts_ms,mac,ip,hostname,rx_bytes,tx_bytes,total_bytes" and c1.mac in lines[1]
     assert {m for _, m, _ in site["bridge"].calls} <= {"usage_ranking", "usage_increments", "usage_export"}
     pg.screenshot(path=str(SHOTS / "luci-usage.png"), full_page=True)
+    # WAN + LAN: the view asks the daemon for network_type all, the export too.
+    pg.select_option("#bandix-usage-network", "all")
+    pg.locator(".cbi-section-descr", has_text="WAN + LAN bytes from").wait_for(timeout=10000)
+    assert ("usage_ranking", {"network_type": "all"}) in [(m, {"network_type": a.get("network_type")})
+                                                           for _, m, a in site["bridge"].calls]
+    with pg.expect_download() as got:
+        pg.click("#bandix-export-csv")
+    assert got.value.suggested_filename.startswith("bandix-usage-all-daily-")
     # The overview says who is online as the daemon does.
     pg = open_view("overview")
     pg.locator("#bandix-devices tr", has_text=c1.mac).wait_for(timeout=10000)

@@ -63,7 +63,7 @@ METHODS: dict[str, Method] = {
                                 "network_type": STR}),
     # A CSV file comes back as text in the envelope (rpcd passes JSON only): see RpcResource.
     "usage_export": Method("GET", "/api/traffic/usage/export",
-                           {"format": STR, "start_ms": STR, "end_ms": STR, "aggregation": STR}),
+                           {"format": STR, "start_ms": STR, "end_ms": STR, "aggregation": STR, "network_type": STR}),
     "schedule": Method("GET", "/api/traffic/limits/schedule"),
     "bindings": Method("GET", "/api/traffic/bindings"),
     "dns_config": Method("GET", "/api/dns/config"),

@@ -23,7 +23,7 @@ var calls = {
 	setBinding: declare('set_binding', [ 'mac', 'hostname' ]),
 	usageRanking: declare('usage_ranking', [ 'start_ms', 'end_ms', 'network_type' ]),
 	usageIncrements: declare('usage_increments', [ 'mac', 'start_ms', 'end_ms', 'aggregation', 'network_type' ]),
-	usageExport: declare('usage_export', [ 'format', 'start_ms', 'end_ms', 'aggregation' ]),
+	usageExport: declare('usage_export', [ 'format', 'start_ms', 'end_ms', 'aggregation', 'network_type' ]),
 	forgetDevice: declare('forget_device', [ 'mac', 'rules' ])
 };
 
@@ -92,13 +92,14 @@ return baseclass.extend({
 	setBinding: function(mac, hostname) { return invoke(calls.setBinding, [ mac, hostname ]); },
 
 	/* Usage over a range (ms since the epoch, as strings: see the plugin's list). */
-	usageRanking: function(start, end) { return invoke(calls.usageRanking, [ String(start), String(end) ]); },
-	usageIncrements: function(mac, start, end, aggregation) {
-		return invoke(calls.usageIncrements, [ mac || undefined, String(start), String(end), aggregation ]);
+	/* network: 'wan', 'lan' or 'all' (WAN + LAN). */
+	usageRanking: function(start, end, network) { return invoke(calls.usageRanking, [ String(start), String(end), network ]); },
+	usageIncrements: function(mac, start, end, aggregation, network) {
+		return invoke(calls.usageIncrements, [ mac || undefined, String(start), String(end), aggregation, network ]);
 	},
 	/* The export file: {filename, content_type, content} for CSV, the rows for JSON. */
-	usageExport: function(format, start, end) {
-		return invoke(calls.usageExport, [ format, String(start), String(end), 'daily' ]);
+	usageExport: function(format, start, end, network) {
+		return invoke(calls.usageExport, [ format, String(start), String(end), 'daily', network ]);
 	},
 	forgetDevice: function(mac, rules) { return invoke(calls.forgetDevice, [ mac, rules ? true : undefined ]); },
 

@@ -3,7 +3,7 @@
 'require bandix.api as api';
 
 /*
- * Usage over a range: devices ranked by WAN bytes with their share, one device's
+ * Usage over a range: devices ranked by bytes (WAN, LAN or both) with their share, one device's
  * (or all devices') bytes per local hour or day of the router, and the export as
  * a file per download (CSV or JSON), as nlbwmon's LuCI app offers.
  */
@@ -34,12 +34,12 @@ function download(filename, type, text) {
 return view.extend({
 	load: function() {
 		var r = rangeOf('today', Date.now());
-		return Promise.all([ api.charts(), api.usageRanking(r[0], r[1]).catch(function(err) { return err; }) ]);
+		return Promise.all([ api.charts(), api.usageRanking(r[0], r[1], 'wan').catch(function(err) { return err; }) ]);
 	},
 
 	render: function(res) {
 		var C = res[0], first = res[1];
-		var rangeKey = 'today', aggregation = 'hourly', chosen = null, increments = null;
+		var rangeKey = 'today', network = 'wan', aggregation = 'hourly', chosen = null, increments = null;
 		var status = E('div'), cards = E('div'), covered = E('div', { 'class': 'cbi-section-descr' }), tableWrap = E('div');
 		var chartTitle = E('h3'), chart = E('canvas', { 'id': 'bandix-usage-chart', 'style': 'width:100%;height:220px;display:block' });
 
@@ -55,7 +55,7 @@ return view.extend({
 
 		function loadIncrements() {
 			var r = rangeOf(rangeKey, Date.now());
-			return api.usageIncrements(chosen && chosen.mac, r[0], r[1], aggregation).then(function(d) { increments = d; drawChart(); });
+			return api.usageIncrements(chosen && chosen.mac, r[0], r[1], aggregation, network).then(function(d) { increments = d; drawChart(); });
 		}
 
 		function update(ranking) {
@@ -65,7 +65,8 @@ return view.extend({
 				[ _('Total'), api.bytes(ranking.total_bytes) ],
 				[ _('Devices with traffic'), String(ranking.devices.length) ]
 			]));
-			covered.textContent = _('WAN bytes from %s to %s').format(new Date(ranking.start_ms).toLocaleString(),
+			var label = { wan: _('WAN'), lan: _('LAN'), all: _('WAN + LAN') }[ranking.network_type];
+			covered.textContent = _('%s bytes from %s to %s').format(label, new Date(ranking.start_ms).toLocaleString(),
 				new Date(ranking.end_ms).toLocaleString());
 			tableWrap.replaceChildren(api.table([
 				[ '#', true ], [ _('Device') ], [ _('IP address') ], [ _('Download'), true ], [ _('Upload'), true ],
@@ -78,23 +79,23 @@ return view.extend({
 				} }, api.name(d));
 				return [ String(i + 1), link, d.ip || '—', api.bytes(d.rx_bytes), api.bytes(d.tx_bytes), api.bytes(d.total_bytes),
 					(d.share * 100).toFixed(1) + ' %' ];
-			}), 'bandix-usage-ranking', _('No WAN traffic in this range.')));
+			}), 'bandix-usage-ranking', _('No %s traffic in this range.').format(label)));
 			api.notice(status, null);
 		}
 
 		var refresh = api.follow(status, first, function() {
 			var r = rangeOf(rangeKey, Date.now());
-			return Promise.all([ api.usageRanking(r[0], r[1]), loadIncrements() ]).then(function(res) { return res[0]; });
+			return Promise.all([ api.usageRanking(r[0], r[1], network), loadIncrements() ]).then(function(res) { return res[0]; });
 		}, update, 10);
 		requestAnimationFrame(function() { loadIncrements().catch(function(err) { api.notice(status, err); }); });
 
 		function exportAs(format) {
 			var r = rangeOf(rangeKey, Date.now());
-			return api.usageExport(format, r[0], r[1]).then(function(file) {
+			return api.usageExport(format, r[0], r[1], network).then(function(file) {
 				if (format === 'csv')
 					download(file.filename, file.content_type, file.content);
 				else
-					download('bandix-usage-daily.json', 'application/json', JSON.stringify(file, null, 1));
+					download('bandix-usage-' + network + '-daily.json', 'application/json', JSON.stringify(file, null, 1));
 			}, function(err) { api.notice(status, err); });
 		}
 
@@ -105,7 +106,7 @@ return view.extend({
 
 		return E('div', { 'class': 'cbi-map' }, [
 			E('h2', {}, [ _('Bandix: usage') ]),
-			E('div', { 'class': 'cbi-map-descr' }, [ _('WAN bytes per device over a range, from the history bandix keeps; days and hours are the router\'s local time.') ]),
+			E('div', { 'class': 'cbi-map-descr' }, [ _('Bytes per device over a range (WAN, LAN or both), from the history bandix keeps; days and hours are the router\'s local time.') ]),
 			status,
 			E('div', { 'class': 'cbi-section' }, [
 				E('select', { 'class': 'cbi-input-select', 'id': 'bandix-usage-range', 'change': function(ev) {
@@ -119,6 +120,14 @@ return view.extend({
 					E('option', { 'value': '7d' }, [ _('Last 7 days') ]),
 					E('option', { 'value': '30d' }, [ _('Last 30 days') ]),
 					E('option', { 'value': 'month' }, [ _('This month') ])
+				]), ' ',
+				E('select', { 'class': 'cbi-input-select', 'id': 'bandix-usage-network', 'change': function(ev) {
+					network = ev.target.value;
+					refresh();
+				} }, [
+					E('option', { 'value': 'wan' }, [ _('WAN') ]),
+					E('option', { 'value': 'lan' }, [ _('LAN') ]),
+					E('option', { 'value': 'all' }, [ _('WAN + LAN') ])
 				]), ' ',
 				E('button', { 'class': 'cbi-button', 'id': 'bandix-export-csv', 'click': function() { return exportAs('csv'); } }, [ _('Export CSV') ]), ' ',
 				E('button', { 'class': 'cbi-button', 'id': 'bandix-export-json', 'click': function() { return exportAs('json'); } }, [ _('Export JSON') ]),
