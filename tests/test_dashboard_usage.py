@@ -7,9 +7,12 @@ import time
 
 import pytest
 
+from tests import test_dashboard
 from tests.bandixd import SHOTS, busy_site
 from tests.test_dashboard import free_port
 from tests.vrouter import PortForward
+
+page = test_dashboard.page  # the same fresh page, failing the test on any console error
 
 
 def shot(pg, name: str) -> None:
@@ -24,19 +27,6 @@ def site(tmp_path_factory):
         with PortForward(("127.0.0.1", port), vr.router, ("127.0.0.1", 8686)):
             time.sleep(3)  # a few closed 2 s buckets of the download
             yield {"vr": vr, "daemon": daemon, "url": f"http://127.0.0.1:{port}/"}
-
-
-@pytest.fixture
-def page(browser, site):
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, color_scheme="light")
-    pg = context.new_page()
-    errors: list[str] = []
-    pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    pg.on("pageerror", lambda e: errors.append(str(e)))
-    pg.goto(site["url"])
-    yield pg
-    context.close()
-    assert errors == [], errors
 
 
 def test_usage_page_ranks_devices_draws_increments_and_exports(page, site):
