@@ -52,7 +52,6 @@ YEAR_S = 365 * 86400
 PROFILES = 8  # distinct generated histories, dealt round the devices
 FLAT_GOAL = 1.10
 HISTORY_GOAL_KB = 200
-TAIL_BUCKET = 84  # bytes of a bucket in a level's tail arrays (bandix.store.levels)
 FLASH_GOAL_MB = 2.0
 FLUSH_S = 600  # the default --traffic-flush-interval-seconds
 ROOT = Path(__file__).resolve().parents[1]
@@ -146,7 +145,7 @@ def ram_month_child(devices: int, lan: bool = False) -> None:
             s.history.rows[lv.name].load(busy_rows(rng, lv, now_s, MONTH_S, rng.randrange(100, 500_000), lan))
     gc.collect()
     after = _rss_kb()
-    held = sum(b + TAIL_BUCKET * t for s in series for b, t in (r.stats_bytes() for r in s.history.rows.values()))
+    held = sum(b + t for s in series for b, t in (r.stats_bytes() for r in s.history.rows.values()))
     print(json.dumps({"rss_kb": (after - before) / devices, "held_kb": held / devices / 1024}))
 
 
@@ -168,7 +167,7 @@ def noisy_month_kb(days: int = 30) -> float:
         rx = int(rng.lognormvariate(0, 0.3) * rate)
         tx = rx // 20 + rng.randrange(2000)
         h.add((t0 + s) * 1000, rx, tx, rx, tx)
-    held = sum(b + TAIL_BUCKET * t for b, t in (r.stats_bytes() for r in h.rows.values()))
+    held = sum(b + t for b, t in (r.stats_bytes() for r in h.rows.values()))
     return held / 1024 * 30 / days
 
 

@@ -27,6 +27,32 @@ def test_chunk_round_trip_is_exact(items):
     assert chunks.decode(blob) == records
 
 
+@given(st.lists(st.tuples(st.integers(min_value=1, max_value=10**6), st.lists(u32, min_size=12, max_size=12),
+                          u64, u64, u64, u64), max_size=80))
+def test_an_open_chunk_appended_row_by_row_reads_back_exact_and_seals_the_same(items):
+    records, idx = [], 0
+    for step, stats, rxb, txb, lan_rxb, lan_txb in items:
+        idx += step
+        records.append((idx, *stats, rxb, txb, lan_rxb, lan_txb))
+    tail, prev = bytearray(), None
+    for r in records:
+        chunks.append_row(tail, prev, r)
+        prev = r
+    assert [tuple(r) for r in chunks.decode_rows(tail)] == records
+    assert chunks.decode(chunks.encode(chunks.decode_rows(tail))) == records
+
+
+def test_a_truncated_open_chunk_is_refused():
+    tail = bytearray()
+    chunks.append_row(tail, None, (7, *range(12), 5, 6, 7, 8))
+    try:
+        chunks.decode_rows(tail[:-1])
+    except ValueError as exc:
+        assert "truncated" in str(exc)
+    else:
+        raise AssertionError("decoded a truncated open chunk")
+
+
 def wan_only_blob(records):
     """A chunk as bandix wrote it before the LAN columns (format 0: 15 integers a bucket, raw):
     today's encoding of LAN bytes 0 is the same columns plus one zero byte per bucket for each

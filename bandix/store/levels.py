@@ -6,10 +6,10 @@ largest bucket (one hour by default) are all any open bucket needs: they are
 kept in one buffer per series, and each bucket's statistics are computed from
 its own samples when it closes.
 
-Closed buckets are kept compactly: the newest in a tail of fixed-width arrays
-(84 bytes a bucket), the rest sealed, `Level.chunk` buckets of consecutive
-indexes at a time, into one blob each (bandix.store.chunks: 5–30 bytes a busy
-bucket, integers exact). With persistence, sealed blobs the database has leave
+Closed buckets are kept compactly, integers exact: the newest in an open chunk
+(the tail) of varints appended row by row (15–45 bytes a busy bucket), the
+rest sealed, `Level.chunk` buckets of consecutive indexes at a time, into one
+blob each (bandix.store.chunks: 5–30 bytes a busy bucket). With persistence, sealed blobs the database has leave
 memory and are read back through `LevelRows.fetch` when asked for, so memory
 does not grow with history.
 
@@ -47,7 +47,6 @@ from . import chunks
 from .stats import summarize
 
 STATS = 6  # avg, max, min, p90, p95, p99
-BYTES = 4  # per bucket: WAN rx, WAN tx, LAN rx, LAN tx
 API_WIDTH = 1 + 2 * STATS + 2  # an API row: ts, the statistics, WAN rx and tx bytes
 U32_MAX = 0xFFFFFFFF  # rates are stored in 32 bits: 4 GB/s, beyond any router
 assert array("I").itemsize == 4
@@ -97,35 +96,38 @@ class Sealed(NamedTuple):
 class LevelRows:
     """Closed buckets of one level of one series, oldest first, at most `capacity`.
 
-    The buckets of chunk number idx // chunk are appended to the tail (fixed-width
-    arrays, 84 bytes a bucket); when a bucket of a later chunk arrives, the tail is
-    sealed into one compact blob (chunks.encode). Sealed blobs stay in memory until
-    the database has them (saved(): then only their number and size stay, and
-    reads fetch them through `fetch`). Capacity hides the oldest buckets
+    The buckets of chunk number idx // chunk are appended to the open chunk (the
+    tail: varints row by row, chunks.append_row, 15–45 bytes a busy bucket, plus
+    the newest bucket as fixed-width integers to append the next after); when a
+    bucket of a later chunk arrives, the tail is sealed into one compact blob
+    (chunks.encode). Sealed blobs stay in memory until the database has them
+    (saved(): then only their number, bucket count and newest index stay, 8 bytes,
+    and reads fetch them through `fetch`). Capacity hides the oldest buckets
     (`_skip` of the oldest chunk) and drops chunks that are hidden whole.
     """
 
-    __slots__ = ("capacity", "chunk", "fetch", "_nos", "_ns", "_last", "_at", "_len", "_mem", "_skip", "_size",
-                 "_idx", "_stats", "_bytes", "tail_version", "_tail_saved")
+    __slots__ = ("capacity", "chunk", "fetch", "_nos", "_ns", "_last", "_held", "_ends", "_mem", "_skip", "_size",
+                 "_tail", "_tail_n", "_prev", "tail_version", "_tail_saved")
 
     def __init__(self, capacity: int, chunk: int = 64) -> None:
         self.capacity = capacity
         self.chunk = chunk
         self.fetch: Callable[[int], bytes | None] | None = None  # sealed chunk from the database
-        # 16 bytes a sealed chunk (a year of a device: ~470 chunks, 7.5 KB).
+        # 8 bytes a sealed chunk (a year of a device: ~470 chunks, 3.7 KB).
         self._nos = array("I")  # sealed chunks' numbers, oldest first
         self._ns = array("H")  # their bucket counts (at most `chunk`)
         self._last = array("H")  # their newest bucket index - number × chunk
-        # Blobs held in memory, one after the other in chunk order: their offset in _mem
-        # (-1: only the database has it) and length. No object per chunk.
-        self._at = array("i")
-        self._len = array("I")
+        # Blobs held in memory, one after the other in chunk order in _mem: their chunk
+        # numbers and where each ends. No object per chunk, nothing for those only the
+        # database has.
+        self._held = array("I")
+        self._ends = array("I")
         self._mem = bytearray()
         self._skip = 0  # oldest buckets hidden by capacity (of the oldest chunk, or of the tail)
         self._size = 0  # buckets visible
-        self._idx = array("q")  # the tail: bucket index = stamp // interval
-        self._stats = array("I")  # 2 × STATS per bucket: rx then tx
-        self._bytes = array("Q")  # BYTES per bucket: WAN rx, WAN tx, LAN rx, LAN tx
+        self._tail = bytearray()  # the open chunk's buckets, chunks.append_row
+        self._tail_n = 0
+        self._prev: array | None = None  # "Q": its newest bucket, what the next is encoded after
         self.tail_version = 0  # counts changes of the tail, so unchanged tails are not saved again
         self._tail_saved = 0
 
@@ -135,30 +137,39 @@ class LevelRows:
     def append(self, idx: int, stats: tuple[int, ...], rx_bytes: int, tx_bytes: int,
                lan_rx_bytes: int = 0, lan_tx_bytes: int = 0) -> None:
         """A closed bucket, newer than every bucket held (History drops first when recomputing)."""
-        if len(self._idx) and self._idx[0] // self.chunk != idx // self.chunk:
+        no = idx // self.chunk
+        if self._prev is not None and self._prev[0] // self.chunk != no:
             self._seal()
-        elif not len(self._idx) and self._nos and self._nos[-1] == idx // self.chunk:
+        elif self._prev is None and self._nos and self._nos[-1] == no:
             self._unseal_newest()  # after a step back: the chunk continues
-        self._idx.append(idx)
-        self._stats.extend(stats)
-        self._bytes.extend((rx_bytes, tx_bytes, lan_rx_bytes, lan_tx_bytes))
+        record = (idx, *stats, rx_bytes, tx_bytes, lan_rx_bytes, lan_tx_bytes)
+        chunks.append_row(self._tail, self._prev, record)
+        self._prev = array("Q", record)
+        self._tail_n += 1
         self._size += 1
         self.tail_version += 1
         self._trim()
 
-    def _tail(self) -> list[tuple[int, ...]]:
-        s, b = self._stats, self._bytes
-        return [(i, *s[k * 2 * STATS : (k + 1) * 2 * STATS], *b[BYTES * k : BYTES * (k + 1)])
-                for k, i in enumerate(self._idx)]
+    def _tail_records(self) -> list[list[int]]:
+        return chunks.decode_rows(self._tail)
+
+    def _set_tail(self, records: list[list[int]]) -> None:
+        self._tail, self._prev = bytearray(), None
+        for r in records:
+            chunks.append_row(self._tail, self._prev, r)
+            self._prev = r  # type: ignore[assignment]
+        self._tail_n = len(records)
+        self._prev = array("Q", records[-1]) if records else None
 
     def _seal(self) -> None:
-        self._add_sealed(self._idx[0] // self.chunk, len(self._idx), self._idx[-1], chunks.encode(self._tail()))
-        for a in (self._idx, self._stats, self._bytes):
-            del a[:]
+        assert self._prev is not None
+        no = self._prev[0] // self.chunk
+        self._add_sealed(no, self._tail_n, self._prev[0], chunks.seal(self._tail))
+        self._set_tail([])
 
     def _trim(self) -> None:
         while self._size > self.capacity:
-            oldest = (self._ns[0] if self._nos else len(self._idx)) - self._skip
+            oldest = (self._ns[0] if self._nos else self._tail_n) - self._skip
             excess = self._size - self.capacity
             if excess < oldest:
                 self._skip += excess
@@ -169,75 +180,86 @@ class LevelRows:
             if self._nos:
                 self._remove_sealed(0)
             else:
-                for a in (self._idx, self._stats, self._bytes):
-                    del a[:]
+                self._set_tail([])
 
     def _add_sealed(self, no: int, n: int, last: int, blob: bytes | None) -> None:
+        """A sealed chunk newer than every one held."""
         self._nos.append(no)
         self._ns.append(n)
         self._last.append(last - no * self.chunk)
-        self._at.append(len(self._mem) if blob is not None else -1)
-        self._len.append(len(blob) if blob is not None else 0)
         if blob is not None:
             self._mem += blob
+            self._held.append(no)
+            self._ends.append(len(self._mem))
+
+    def _held_at(self, no: int) -> int | None:
+        """Where chunk `no` is in _held, if its blob is in memory."""
+        j = bisect.bisect_left(self._held, no)
+        return j if j < len(self._held) and self._held[j] == no else None
+
+    def _held_blob(self, j: int) -> bytes:
+        return bytes(self._mem[self._ends[j - 1] if j else 0 : self._ends[j]])
 
     def _forget_blob(self, k: int) -> None:
         """Sealed chunk k's blob out of memory (the database has it, or it goes)."""
-        at, n = self._at[k], self._len[k]
-        if at < 0:
+        j = self._held_at(self._nos[k])
+        if j is None:
+            return
+        at = self._ends[j - 1] if j else 0
+        n = self._ends[j] - at
+        del self._held[j]
+        del self._ends[j]
+        if not self._held:
+            self._mem = bytearray()
             return
         del self._mem[at : at + n]
-        self._at[k] = -1
-        for j in range(k + 1, len(self._at)):
-            if self._at[j] >= 0:
-                self._at[j] -= n
+        for i in range(j, len(self._ends)):
+            self._ends[i] -= n
 
     def _remove_sealed(self, k: int) -> None:
         self._forget_blob(k)
-        for a in (self._nos, self._ns, self._last, self._at, self._len):
+        for a in (self._nos, self._ns, self._last):
             del a[k]
 
     def _blob_at(self, k: int) -> bytes | None:
-        at = self._at[k]
-        if at >= 0:
-            return bytes(self._mem[at : at + self._len[k]])
+        j = self._held_at(self._nos[k])
+        if j is not None:
+            return self._held_blob(j)
         return self.fetch(self._nos[k]) if self.fetch is not None else None
 
     def _unseal_newest(self) -> None:
         """The newest sealed chunk back into the (empty) tail, to drop from it."""
-        blob = self._blob_at(-1 % len(self._nos))
+        blob = self._blob_at(len(self._nos) - 1)
         self._remove_sealed(len(self._nos) - 1)
         self.tail_version += 1
-        for r in chunks.decode(blob) if blob else []:
-            self._idx.append(r[0])
-            self._stats.extend(r[1 : 1 + 2 * STATS])
-            self._bytes.extend(r[1 + 2 * STATS :])
+        self._set_tail(chunks.decode_lists(blob) if blob else [])
 
     def newest_idx(self) -> int | None:
         if not self._size:
             return None
-        return self._idx[-1] if len(self._idx) else self._newest(-1)
+        return self._prev[0] if self._prev is not None else self._newest(-1)
 
     def _newest(self, k: int) -> int:
         return self._nos[k] * self.chunk + self._last[k]
 
     def drop_from(self, idx: int) -> int:
-        """Forget buckets with index ≥ idx (newest first); how many went."""
+        """Forget buckets with index ≥ idx; how many went."""
         dropped = 0
         while self._size:
-            if not len(self._idx):
+            if self._prev is None:
                 if self._newest(-1) < idx:
                     break
                 self._unseal_newest()
                 continue
-            if self._idx[-1] < idx:
+            if self._prev[0] < idx:
                 break
-            del self._idx[-1]
-            del self._stats[-2 * STATS :]
-            del self._bytes[-BYTES:]
-            self._size -= 1
+            records = self._tail_records()
+            kept = [r for r in records if r[0] < idx]
+            gone = min(len(records) - len(kept), self._size)  # the rest were hidden by capacity
+            self._set_tail(kept)
+            self._size -= gone
             self.tail_version += 1
-            dropped += 1
+            dropped += gone
         if not self._size:  # what is left was hidden by capacity
             self._clear()
         elif dropped and self._skip:
@@ -249,13 +271,11 @@ class LevelRows:
         at the next restore, which counts capacity afresh): rare, so the re-encoding is fine."""
         skip, self._skip = self._skip, 0
         if not self._nos:
-            del self._idx[:skip]
-            del self._stats[: skip * 2 * STATS]
-            del self._bytes[: skip * BYTES]
+            self._set_tail(self._tail_records()[skip:])
             self.tail_version += 1
             return
         blob = self._blob_at(0)
-        kept = chunks.decode(blob)[skip:] if blob else []
+        kept = chunks.decode_lists(blob)[skip:] if blob else []
         no, last = self._nos[0], self._newest(0)
         self._remove_sealed(0)
         # Back in front (even empty), in memory: the next save writes it over the database's.
@@ -263,17 +283,17 @@ class LevelRows:
         self._ns.insert(0, len(kept))
         self._last.insert(0, (kept[-1][0] if kept else last) - no * self.chunk)
         new = chunks.encode(kept)
-        self._len.insert(0, len(new))
-        self._at.insert(0, 0)
-        for j in range(1, len(self._at)):
-            if self._at[j] >= 0:
-                self._at[j] += len(new)
         self._mem[0:0] = new
+        for i in range(len(self._ends)):
+            self._ends[i] += len(new)
+        self._held.insert(0, no)
+        self._ends.insert(0, len(new))
 
     def _clear(self) -> None:
-        for a in (self._nos, self._ns, self._last, self._at, self._len, self._idx, self._stats, self._bytes):
+        for a in (self._nos, self._ns, self._last, self._held, self._ends):
             del a[:]
         self._mem = bytearray()
+        self._set_tail([])
         self._skip = 0
         self.tail_version += 1
 
@@ -289,7 +309,7 @@ class LevelRows:
         blobs = [(self._blob_at(k), self._skip if k == 0 else 0) for k, no in enumerate(self._nos)
                  if (no + 1) * self.chunk > since_idx]
         skip = self._skip if not self._nos else 0
-        return blobs, [list(r) for r in self._tail()[skip:] if r[0] >= since_idx]
+        return blobs, [r for r in self._tail_records()[skip:] if r[0] >= since_idx]
 
     def _pieces(self, since_idx: int) -> Iterator[list[list[int]]]:
         """The buckets from since_idx on as lists, a chunk at a time, oldest first."""
@@ -347,17 +367,20 @@ class LevelRows:
 
     def unsaved(self) -> list[tuple[int, int, int, bytes]]:
         """(number, buckets, newest index, blob) of sealed chunks held only in memory."""
-        return [(self._nos[k], self._ns[k], self._newest(k), self._blob_at(k))  # type: ignore[misc]
-                for k in range(len(self._nos)) if self._at[k] >= 0]
+        out = []
+        for j, no in enumerate(self._held):
+            k = bisect.bisect_left(self._nos, no)
+            out.append((no, self._ns[k], self._newest(k), self._held_blob(j)))
+        return out
 
     def saved(self, no: int, blob: bytes) -> None:
         """The database has chunk `no` as `blob`: read it from there from now on."""
-        k = bisect.bisect_left(self._nos, no)
-        if self.fetch is not None and k < len(self._nos) and self._nos[k] == no and self._blob_at(k) == blob:
-            self._forget_blob(k)
+        j = self._held_at(no)
+        if self.fetch is not None and j is not None and self._held_blob(j) == blob:
+            self._forget_blob(bisect.bisect_left(self._nos, no))
 
     def tail_blob(self) -> bytes:
-        return chunks.encode(self._tail())
+        return chunks.seal(self._tail)
 
     def tail_unsaved(self) -> bool:
         return self.tail_version != self._tail_saved
@@ -373,8 +396,6 @@ class LevelRows:
             raise ValueError("restore() needs an empty level")
         if isinstance(sealed, Sealed):  # taken over as they are: no copy, no growing arrays
             self._nos, self._ns, self._last = sealed.nos, sealed.ns, sealed.last
-            self._at = array("i", [-1]) * len(sealed.nos)
-            self._len = array("I", bytes(4 * len(sealed.nos)))
             self._size = sum(sealed.ns)
             sealed = ()
         for no, n, last, blob in sealed:
@@ -387,8 +408,9 @@ class LevelRows:
         self._trim()
 
     def stats_bytes(self) -> tuple[int, int]:
-        """(bytes of sealed blobs in memory, buckets in the tail): for the bench."""
-        return len(self._mem), len(self._idx)
+        """(bytes of sealed blobs in memory, bytes of the tail): for the bench."""
+        prev = len(self._prev) * self._prev.itemsize if self._prev is not None else 0
+        return len(self._mem), len(self._tail) + prev
 
 
 def _api(rows: list[list[int]], ms: int) -> list[list[int]]:
