@@ -15,13 +15,19 @@ u32 = st.integers(min_value=0, max_value=2**32 - 1)
 u64 = st.integers(min_value=0, max_value=2**64 - 1)
 
 
+def as_records(items):
+    """(index step, 12 statistics, 4 byte counts) items as records of ascending index."""
+    records, idx = [], 0
+    for step, stats, *counts in items:
+        idx += step
+        records.append((idx, *stats, *counts))
+    return records
+
+
 @given(st.lists(st.tuples(st.integers(min_value=1, max_value=10**6), st.lists(u32, min_size=12, max_size=12),
                           u64, u64, u64, u64), max_size=80))
 def test_chunk_round_trip_is_exact(items):
-    records, idx = [], 0
-    for step, stats, rxb, txb, lan_rxb, lan_txb in items:
-        idx += step
-        records.append((idx, *stats, rxb, txb, lan_rxb, lan_txb))
+    records = as_records(items)
     blob = chunks.encode(records)
     assert blob[0] in (chunks.FORMAT | chunks.RAW, chunks.FORMAT | chunks.DEFLATED)
     assert chunks.decode(blob) == records
@@ -30,10 +36,7 @@ def test_chunk_round_trip_is_exact(items):
 @given(st.lists(st.tuples(st.integers(min_value=1, max_value=10**6), st.lists(u32, min_size=12, max_size=12),
                           u64, u64, u64, u64), max_size=80))
 def test_an_open_chunk_appended_row_by_row_reads_back_exact_and_seals_the_same(items):
-    records, idx = [], 0
-    for step, stats, rxb, txb, lan_rxb, lan_txb in items:
-        idx += step
-        records.append((idx, *stats, rxb, txb, lan_rxb, lan_txb))
+    records = as_records(items)
     tail, prev = bytearray(), None
     for r in records:
         chunks.append_row(tail, prev, r)
@@ -66,10 +69,7 @@ def wan_only_blob(records):
 @given(st.lists(st.tuples(st.integers(min_value=1, max_value=10**6), st.lists(u32, min_size=12, max_size=12),
                           u64, u64), min_size=1, max_size=80))
 def test_a_chunk_written_before_the_lan_columns_decodes_with_lan_bytes_0(items):
-    records, idx = [], 0
-    for step, stats, rxb, txb in items:
-        idx += step
-        records.append((idx, *stats, rxb, txb))
+    records = as_records(items)
     old = wan_only_blob(records)
     assert chunks.decode(old) == [(*r, 0, 0) for r in records]
     deflated = bytes([chunks.DEFLATED]) + zlib.compress(old[1:], 9)
