@@ -9,9 +9,9 @@ its own samples when it closes.
 Closed buckets are kept compactly, integers exact: the newest in an open chunk
 (the tail) of varints appended row by row (15–45 bytes a busy bucket), the
 rest sealed, `Level.chunk` buckets of consecutive indexes at a time, into one
-blob each (bandix.store.chunks: 5–30 bytes a busy bucket). With persistence, sealed blobs the database has leave
-memory and are read back through `LevelRows.fetch` when asked for, so memory
-does not grow with history.
+blob each (bandix.store.chunks: 5–30 bytes a busy bucket). With persistence,
+sealed blobs the database has leave memory and are read back through
+`LevelRows.fetch` when asked for, so memory does not grow with history.
 
 Bucket stamps come from the wall clock. A step forward leaves an empty gap.
 A step backward drops the samples and buckets stamped after the new time
@@ -100,7 +100,7 @@ class LevelRows:
     tail: varints row by row, chunks.append_row, 15–45 bytes a busy bucket, plus
     the newest bucket as fixed-width integers to append the next after); when a
     bucket of a later chunk arrives, the tail is sealed into one compact blob
-    (chunks.encode). Sealed blobs stay in memory until the database has them
+    (chunks.seal). Sealed blobs stay in memory until the database has them
     (saved(): then only their number, bucket count and newest index stay, 8 bytes,
     and reads fetch them through `fetch`). Capacity hides the oldest buckets
     (`_skip` of the oldest chunk) and drops chunks that are hidden whole.
@@ -154,10 +154,10 @@ class LevelRows:
         return chunks.decode_rows(self._tail)
 
     def _set_tail(self, records: list[list[int]]) -> None:
-        self._tail, self._prev = bytearray(), None
+        self._tail, prev = bytearray(), None
         for r in records:
-            chunks.append_row(self._tail, self._prev, r)
-            self._prev = r  # type: ignore[assignment]
+            chunks.append_row(self._tail, prev, r)
+            prev = r
         self._tail_n = len(records)
         self._prev = array("Q", records[-1]) if records else None
 
